@@ -38,8 +38,8 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
-        tmp.chmod(mode)
         tmp.replace(path)
         fsync_dir(path.parent)
     except BaseException:

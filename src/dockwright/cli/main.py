@@ -1,0 +1,139 @@
+"""The ``dockwright`` command line: a thin layer over :mod:`dockwright.build.builder`.
+
+Every command is a library function first; this module only parses flags, plugs rich progress into
+the library's reporters, prints results (``--json`` for machines) and maps errors to exit codes:
+
+====  ==========================================================
+0     success
+1     unexpected internal error (a bug: please report it)
+2     invalid input: spec, lock, flags or image reference
+3     resolution failed: unknown package or unsatisfiable relations
+4     network trouble reaching the mirror: retry
+5     verification failed: bad signature or digest mismatch
+6     a package archive holds hostile entries
+7     two origins write the same path differently
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from dockwright import __version__
+from dockwright.errors import DockwrightError
+
+__all__ = ["main"]
+
+_T = TypeVar("_T")
+_err = Console(stderr=True, highlight=False)
+
+
+def _run(action: Callable[[], _T]) -> _T:
+    """Run ``action``; turn a DockwrightError into one clear message and its exit code."""
+    try:
+        return action()
+    except DockwrightError as exc:
+        _err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        if exc.hint:
+            _err.print(f"[dim]hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err.print("interrupted; nothing was written")
+        sys.exit(130)
+
+
+def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        click.echo(human)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dockwright")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DOCKWRIGHT_CACHE",
+    help="Content-addressed download cache (default: $XDG_CACHE_HOME/dockwright).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, cache_dir: Path | None, quiet: bool) -> None:
+    """Build minimal, reproducible OCI images straight from Debian packages."""
+    ctx.obj = {"cache_dir": cache_dir, "quiet": quiet or not _err.is_terminal}
+
+
+def _spec_path(spec: Path | None) -> Path:
+    return spec if spec is not None else Path("dockwright.yaml")
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lockfile", type=click.Path(dir_okay=False, path_type=Path), help="Default: next to SPEC.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def lock(obj: dict[str, Any], spec: Path | None, lockfile: Path | None, as_json: bool) -> None:
+    """Resolve SPEC against verified indexes and write dockwright.lock."""
+    from dockwright.build.builder import lock_spec
+    from dockwright.cli.progress import progress_reporter
+
+    spec_path = _spec_path(spec)
+    lock_path = lockfile or spec_path.parent / "dockwright.lock"
+    with progress_reporter(obj["quiet"]) as reporter:
+        result = _run(lambda: lock_spec(spec_path, lock_path, cache_dir=obj["cache_dir"], reporter=reporter))
+    _emit(
+        as_json,
+        {"lock": str(lock_path), "packages": len(result.packages), "timestamp": result.timestamp},
+        f"wrote {lock_path} ({len(result.packages)} packages)",
+    )
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", default=None, help="oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].")
+@click.option("--locked", is_flag=True, help="Fail if the lock is missing or stale instead of resolving.")
+@click.option("--lockfile", type=click.Path(dir_okay=False, path_type=Path), help="Default: next to SPEC.")
+@click.option("--no-cache", is_flag=True, help="Rebuild layers even when the build cache has them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def build(
+    obj: dict[str, Any],
+    spec: Path | None,
+    output: str | None,
+    locked: bool,
+    lockfile: Path | None,
+    no_cache: bool,
+    as_json: bool,
+) -> None:
+    """Build SPEC into an OCI image and print its manifest digest."""
+    from dockwright.build.builder import BuildOptions, build_image
+    from dockwright.cli.progress import progress_reporter
+
+    spec_path = _spec_path(spec)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    options = BuildOptions(
+        spec_path=spec_path,
+        lock_path=lockfile or spec_path.parent / "dockwright.lock",
+        output=output,
+        locked=locked,
+        cache_dir=obj["cache_dir"],
+        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+        use_build_cache=not no_cache,
+    )
+    with progress_reporter(obj["quiet"]) as reporter:
+        result = _run(lambda: build_image(options, reporter=reporter))
+    _emit(as_json, result.to_dict(), result.manifest_digest)
+
+
+def main() -> None:
+    """Entry point of the ``dockwright`` console script."""
+    cli(prog_name="dockwright")

@@ -1,0 +1,496 @@
+"""Resolve requested packages to the closure ``apt-get install --no-install-recommends`` installs.
+
+Two passes, both over an empty dpkg status:
+
+1. ``_AptWalk`` replays apt's ``MarkInstall`` depth-first walk (requested packages first, then
+   Pre-Depends and Depends in field order, skipping a group that a package already marked
+   satisfies). It only learns which package apt picks for each or-group.
+2. resolvelib computes the closure. Identifiers are real package names and, for an or-group
+   ``a | b`` or a dependency on a provided (virtual) name, one synthetic identifier per group
+   whose candidates each pin one real package (``_Choice``), apt's pick first. Conflicts and
+   Breaks become requirements that the target be absent (``_Absent``) or outside the conflicting
+   range, so resolvelib backtracks to other alternatives, or fails with an explanation.
+
+Like apt, each package has one candidate version, the highest across all suites, unless a
+request pins ``name=version``; providers are ordered like apt's ``CompareProviders``.
+
+This module does not install Recommends or Suggests, does not add Essential packages nobody
+depends on (apt does not either), does not handle foreign architectures (only the native one and
+``all``), does not do I/O and does not parse indexes (see ``index``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import Any
+
+from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib.structs import RequirementInformation
+
+from dockwright.debian.index import PackageIndex, PackageRecord
+from dockwright.debian.relation import Alternatives, Relation, format_alternatives
+from dockwright.debian.version import compare_versions, validate_version
+from dockwright.errors import InputError, ResolutionError
+
+__all__ = ["resolve"]
+
+_REQUEST = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]*)(?::(?P<arch>[a-z0-9-]+))?(?:=(?P<version>\S+))?")
+_PRIORITY = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
+_MAX_ROUNDS = 100_000
+_MAX_DEPTH = 400  # apt's walk is recursive too; real chains are a few dozen deep
+
+
+@dataclass(frozen=True, slots=True)
+class _Need:
+    """A positive requirement on a real name (met by the versions in ``accept``) or an or-group."""
+
+    identifier: str
+    group: Alternatives
+    accept: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Forbid:
+    """A Conflicts/Breaks requirement: ``identifier`` absent or at a version outside ``blocked``."""
+
+    identifier: str
+    blocked: frozenset[str]
+    owner: PackageRecord
+    verb: str
+    relation: Relation
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """A candidate of an or-group identifier: install ``record`` to satisfy the group."""
+
+    identifier: str
+    record: PackageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class _Absent:
+    """The candidate of a name that only Conflicts/Breaks mention: do not install it."""
+
+    identifier: str
+
+
+_Requirement = _Need | _Forbid
+_Candidate = PackageRecord | _Choice | _Absent
+_Causes = Collection[RequirementInformation[_Requirement, _Candidate]]
+
+
+def _group_identifier(group: Alternatives) -> str:
+    """Name a synthetic identifier; brackets cannot occur in package names."""
+    return f"[{format_alternatives(group)}]"
+
+
+def _dependencies(record: PackageRecord) -> tuple[Alternatives, ...]:
+    """Return the groups apt installs for a package: Pre-Depends, then Depends."""
+    return (*record.relations("pre_depends"), *record.relations("depends"))
+
+
+class _Universe:
+    """The packages one resolution may use: native and ``all`` records, one candidate per name."""
+
+    def __init__(self, index: PackageIndex, architecture: str, pins: Mapping[str, str]) -> None:
+        self.index = index
+        self.architecture = architecture
+        self._architectures = frozenset((architecture, "all"))
+        self._pins = dict(pins)
+        self.candidate = cache(self._candidate)
+        self.solutions = cache(self._solutions)
+
+    def _candidate(self, name: str) -> PackageRecord | None:
+        """Return apt's candidate: the pinned version, else the highest version of the name."""
+        pinned = self._pins.get(name)
+        for record in self.index.versions(name):
+            if record.architecture not in self._architectures:
+                continue
+            if pinned is None or compare_versions(record.version, pinned) == 0:
+                return record
+        return None
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        """First-seen order of names: our stand-in for apt's package IDs, its last tie-breaker."""
+        return {name: position for position, name in enumerate(self.index.names())}
+
+    def arch_ok(self, relation: Relation, record: PackageRecord) -> bool:
+        """Apply dpkg's architecture rules: ``:any`` needs Multi-Arch: allowed."""
+        qualifier = relation.arch_qualifier
+        if qualifier is None or qualifier == self.architecture:
+            return True
+        return qualifier == "any" and record.multi_arch == "allowed"
+
+    def satisfies(self, relation: Relation, record: PackageRecord) -> bool:
+        """Tell whether a real package record meets a relation on its own name."""
+        return self.arch_ok(relation, record) and relation.satisfied_by(record.version)
+
+    def providers(self, relation: Relation) -> list[PackageRecord]:
+        """Return candidate records providing the relation's name at a satisfying version."""
+        found = []
+        for provider in self.index.providers(relation.name):
+            record = provider.record
+            if self.candidate(record.name) is not record or not self.arch_ok(relation, record):
+                continue
+            if relation.op is None or (provider.version and relation.satisfied_by(provider.version)):
+                found.append(record)
+        return found
+
+    def is_provided(self, name: str) -> bool:
+        """Tell whether any usable record provides this name."""
+        return any(p.record.architecture in self._architectures for p in self.index.providers(name))
+
+    def _solutions(self, group: Alternatives) -> tuple[PackageRecord, ...]:
+        """List the records that satisfy an or-group, in the order apt tries them."""
+        ordered: list[PackageRecord] = []
+        for relation in group:
+            found = self.providers(relation)
+            real = self.candidate(relation.name)
+            if real is not None and self.satisfies(relation, real):
+                found.append(real)
+            found.sort(key=lambda record, name=relation.name: self._rank(record, name))  # type: ignore[misc]
+            ordered.extend(record for record in found if record not in ordered)
+        return tuple(ordered)
+
+    def _rank(self, record: PackageRecord, name: str) -> tuple[bool, bool, bool, int, int]:
+        """Sort key of apt's CompareProviders: same name, Essential, Important, Priority, ID."""
+        priority = _PRIORITY.get(record.priority, 0)
+        position = -self._positions.get(record.name, 0)  # apt prefers the higher package ID
+        return (record.name != name, not record.essential, not record.important, priority, position)
+
+
+class _AptWalk:
+    """Replay apt's depth-first ``MarkInstall`` walk to learn which package it picks per group."""
+
+    def __init__(self, universe: _Universe) -> None:
+        self.universe = universe
+        self.marked: dict[str, PackageRecord] = {}
+        self.picked: dict[str, str] = {}
+
+    def run(self, roots: Sequence[PackageRecord]) -> None:
+        """Mark the requested packages, then install their dependencies one after the other."""
+        for record in roots:
+            self.marked.setdefault(record.name, record)
+        for record in roots:
+            self._install(record, 0)
+
+    def _satisfier(self, group: Alternatives) -> str | None:
+        """Return the marked package satisfying a group, if any."""
+        return next((r.name for r in self.universe.solutions(group) if r.name in self.marked), None)
+
+    def _install(self, record: PackageRecord, depth: int) -> bool:
+        """Mark a package and its unmet dependencies; False when a dependency cannot be met."""
+        if depth > _MAX_DEPTH:
+            return False
+        groups = [group for group in _dependencies(record) if self._satisfier(group) is None]
+        self.marked.setdefault(record.name, record)
+        for group in groups:
+            found = self._satisfier(group)
+            for solution in self.universe.solutions(group) if found is None else ():
+                if self._install(solution, depth + 1):
+                    found = solution.name
+                    break
+            if found is None and depth > 0:
+                self.marked.pop(record.name, None)  # apt discards a failed automatic install
+                return False
+            if found is not None:
+                self.picked.setdefault(_group_identifier(group), found)
+        return True
+
+
+class _Provider(AbstractProvider[_Requirement, _Candidate, str]):
+    """resolvelib provider over a ``_Universe``; remembers who first required what, for errors."""
+
+    def __init__(self, universe: _Universe, walk: _AptWalk) -> None:
+        self.universe = universe
+        self.walk = walk
+        self.required_by: dict[str, str] = {}
+        self._seen: dict[str, int] = {}
+        self._needed: set[str] = set()
+        self._dependencies: dict[tuple[str, str], list[_Requirement]] = {}
+
+    def identify(self, requirement_or_candidate: _Requirement | _Candidate) -> str:
+        if isinstance(requirement_or_candidate, PackageRecord):
+            return requirement_or_candidate.name
+        return requirement_or_candidate.identifier
+
+    def _preference(self, identifier: str) -> tuple[int, int]:
+        """Rank forced real packages first, then or-groups, then names only conflicts mention."""
+        rank = 1 if identifier.startswith("[") else 0 if identifier in self._needed else 2
+        return rank, self._seen.setdefault(identifier, len(self._seen))
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, _Candidate],
+        candidates: Mapping[str, Iterator[_Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation[_Requirement, _Candidate]]],
+        backtrack_causes: Sequence[RequirementInformation[_Requirement, _Candidate]],
+    ) -> tuple[int, int]:
+        return self._preference(identifier)
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, _Candidate],
+        candidates: Mapping[str, Iterator[_Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation[_Requirement, _Candidate]]],
+        backtrack_causes: Sequence[RequirementInformation[_Requirement, _Candidate]],
+    ) -> list[str]:
+        """Return only the preferred identifier: cheaper than resolvelib's keyed sort."""
+        return [min(identifiers, key=self._preference)]
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[_Requirement]],
+        incompatibilities: Mapping[str, Iterator[_Candidate]],
+    ) -> list[_Candidate]:
+        bad = {_candidate_key(candidate) for candidate in incompatibilities[identifier]}
+        wanted = list(requirements[identifier])
+        found: list[_Candidate]
+        if identifier.startswith("["):
+            group = wanted[0].group if isinstance(wanted[0], _Need) else ()
+            found = self._choices(identifier, group)
+        elif not any(isinstance(requirement, _Need) for requirement in wanted):
+            found = [_Absent(identifier)]
+        else:
+            self._needed.add(identifier)
+            record = self.universe.candidate(identifier)
+            found = [record] if record is not None else []
+        return [
+            candidate
+            for candidate in found
+            if _candidate_key(candidate) not in bad
+            and all(self.is_satisfied_by(requirement, candidate) for requirement in wanted)
+        ]
+
+    def _choices(self, identifier: str, group: Alternatives) -> list[_Candidate]:
+        """Order a group's choices: apt's pick, then packages apt marks, then apt's order."""
+        picked, marked = self.walk.picked.get(identifier), self.walk.marked
+        records = sorted(
+            self.universe.solutions(group), key=lambda r: (r.name != picked, r.name not in marked)
+        )
+        return [_Choice(identifier, record) for record in records]
+
+    def is_satisfied_by(self, requirement: _Requirement, candidate: _Candidate) -> bool:
+        # Hot path: resolvelib re-checks every pin against every requirement in every round.
+        if isinstance(candidate, PackageRecord):
+            if isinstance(requirement, _Need):
+                return candidate.version in requirement.accept
+            return candidate.version not in requirement.blocked
+        if isinstance(candidate, _Choice):
+            return candidate.identifier == requirement.identifier
+        return isinstance(requirement, _Forbid)
+
+    def get_dependencies(self, candidate: _Candidate) -> list[_Requirement]:
+        if isinstance(candidate, _Absent):
+            return []
+        if isinstance(candidate, _Choice):
+            record = candidate.record
+            self.required_by.setdefault(record.name, self.required_by.get(candidate.identifier, ""))
+            return [_exact(record)]
+        key = (candidate.name, candidate.version)
+        if key not in self._dependencies:
+            self._dependencies[key] = self._record_dependencies(candidate)
+        return self._dependencies[key]
+
+    def _record_dependencies(self, record: PackageRecord) -> list[_Requirement]:
+        """Build a record's requirements: Pre-Depends and Depends, then Conflicts and Breaks."""
+        found: list[_Requirement] = []
+        for group in _dependencies(record):
+            need = self.need(group)
+            self.required_by.setdefault(need.identifier, record.name)
+            found.append(need)
+        for group in record.relations("conflicts"):
+            found.extend(self._forbids(record, "conflicts with", group))
+        for group in record.relations("breaks"):
+            found.extend(self._forbids(record, "breaks", group))
+        return found
+
+    def need(self, group: Alternatives) -> _Need:
+        """Turn a dependency group into a requirement on a real name or a synthetic identifier."""
+        relation = group[0]
+        if len(group) > 1 or self.universe.is_provided(relation.name):
+            return _Need(_group_identifier(group), group)
+        record = self.universe.candidate(relation.name)
+        ok = record is not None and self.universe.satisfies(relation, record)
+        return _Need(relation.name, group, frozenset((record.version,)) if record and ok else frozenset())
+
+    def _forbids(self, owner: PackageRecord, verb: str, group: Alternatives) -> Iterator[_Forbid]:
+        """Yield one requirement per other package a Conflicts/Breaks relation hits."""
+        for relation in group:
+            hits = {record.name: record for record in self.universe.providers(relation)}
+            real = self.universe.candidate(relation.name)
+            if real is not None and relation.satisfied_by(real.version):
+                hits[real.name] = real
+            for name, record in hits.items():
+                if name != owner.name:
+                    yield _Forbid(name, frozenset((record.version,)), owner, verb, relation)
+
+
+def _exact(record: PackageRecord) -> _Need:
+    """Require exactly this record (its name at its version)."""
+    relation = Relation(name=record.name, op="=", version=record.version)
+    return _Need(record.name, (relation,), frozenset((record.version,)))
+
+
+def _candidate_key(candidate: _Candidate) -> tuple[str, str]:
+    """Identify a candidate cheaply (records hash every field)."""
+    if isinstance(candidate, PackageRecord):
+        return candidate.name, candidate.version
+    if isinstance(candidate, _Choice):
+        return candidate.identifier, candidate.record.name
+    return candidate.identifier, ""
+
+
+def _chain(provider: _Provider, name: str) -> list[str]:
+    """Return ``[name, its parent, ...]`` up to a requested package, following first discovery."""
+    chain = [name]
+    while (parent := provider.required_by.get(chain[-1])) and parent not in chain:
+        chain.append(parent)
+    return [link.strip("[]") for link in chain]
+
+
+def _wanted_by(provider: _Provider, name: str) -> str:
+    """Describe why a package is wanted: ``required by foo <- app`` or ``requested``."""
+    chain = _chain(provider, name)
+    return "requested" if len(chain) == 1 else "required by " + " <- ".join(chain[1:])
+
+
+def _why_unmet(universe: _Universe, relation: Relation) -> str:
+    """Explain why no package satisfies one relation."""
+    record = universe.candidate(relation.name)
+    if record is not None and not universe.arch_ok(relation, record):
+        return f"{record.name} {record.version} is not Multi-Arch: allowed"
+    if record is not None and not relation.satisfied_by(record.version):
+        return f"only {record.name} {record.version} is available"
+    if record is not None:
+        return f"{record.name} {record.version} cannot be installed with the other packages"
+    if universe.is_provided(relation.name):
+        return f"no package provides {relation}"
+    return f"{relation.name} is not available for {universe.architecture}"
+
+
+def _explain_one(provider: _Provider, identifier: str, causes: _Causes) -> str:
+    """Explain the failure of one identifier from the requirements that met on it."""
+    forbid = next((i.requirement for i in causes if isinstance(i.requirement, _Forbid)), None)
+    if forbid is not None:
+        owner = forbid.owner
+        return (
+            f"cannot install {identifier}: {owner.name} {owner.version} {forbid.verb} {forbid.relation} "
+            f"({owner.name}: {_wanted_by(provider, owner.name)}; "
+            f"{identifier}: {_wanted_by(provider, identifier)})"
+        )
+    info = next(i for i in causes if isinstance(i.requirement, _Need))
+    group = info.requirement.group if isinstance(info.requirement, _Need) else ()
+    reasons = " and ".join(_why_unmet(provider.universe, relation) for relation in group)
+    parent = info.parent.record if isinstance(info.parent, _Choice) else info.parent
+    if not isinstance(parent, PackageRecord):
+        return f"cannot install {format_alternatives(group)}: {reasons}"
+    return (
+        f"cannot install {parent.name}: {parent.name} {parent.version} depends on "
+        f"{format_alternatives(group)}, but {reasons} "
+        f"(required by {' <- '.join(_chain(provider, parent.name))})"
+    )
+
+
+def _explain(causes: _Causes, provider: _Provider) -> str:
+    """Turn resolvelib's causes into one message, one clause per failing identifier."""
+    by_identifier: dict[str, list[RequirementInformation[_Requirement, _Candidate]]] = {}
+    for info in causes:
+        by_identifier.setdefault(provider.identify(info.requirement), []).append(info)
+    messages = [_explain_one(provider, key, infos) for key, infos in by_identifier.items()]
+    return "; ".join(dict.fromkeys(messages))
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One parsed request: ``name``, ``name=version``, ``name:arch`` or ``name:arch=version``."""
+
+    text: str
+    name: str
+    version: str | None
+
+
+def _parse_request(text: str, architecture: str) -> _Request:
+    """Parse and check one request string."""
+    match = _REQUEST.fullmatch(text.strip())
+    if match is None:
+        raise InputError(f"invalid package request {text!r}", hint="write name, name=version or name:arch")
+    if match["arch"] not in (None, architecture, "all", "any", "native"):
+        raise ResolutionError(f"cannot install {text}: only the {architecture} architecture is supported")
+    version = match["version"]
+    return _Request(text, match["name"], None if version is None else validate_version(version))
+
+
+def _root(request: _Request, universe: _Universe) -> PackageRecord:
+    """Find the package a request names (a virtual name must have exactly one provider)."""
+    name = request.name
+    record = universe.candidate(name)
+    if record is not None:
+        return record
+    if request.version is not None and universe.index.versions(name):
+        available = ", ".join(sorted({r.version for r in universe.index.versions(name)}))
+        raise ResolutionError(f"cannot install {request.text}: available versions of {name}: {available}")
+    providers = {r.name: r for r in universe.providers(Relation(name=name))}
+    if len(providers) == 1:
+        return next(iter(providers.values()))
+    if providers:
+        raise ResolutionError(
+            f"cannot install {name}: it is a virtual package provided by {', '.join(sorted(providers))}",
+            hint="request one of the providers explicitly",
+        )
+    close = difflib.get_close_matches(name, universe.index.names(), n=3)
+    suggestion = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ResolutionError(f"unknown package {name!r}{suggestion}")
+
+
+def resolve(
+    index: PackageIndex,
+    requests: Sequence[str],
+    *,
+    architecture: str,
+    reporter: BaseReporter[Any, Any, Any] | None = None,
+) -> list[PackageRecord]:
+    """Compute what ``apt-get install --no-install-recommends REQUESTS`` installs on an empty system.
+
+    Args:
+        index: Packages of every suite to use (several versions of a name: the highest wins).
+        requests: ``name``, ``name=version`` (pins that version, also for dependencies) or
+            ``name:arch`` with the native architecture.
+        architecture: The native architecture, e.g. ``amd64``; ``all`` packages are included.
+        reporter: Optional resolvelib reporter for progress (its hooks do nothing by default).
+
+    Returns:
+        The records to install, sorted by name.
+
+    Raises:
+        InputError: A request or its version is malformed.
+        ResolutionError: A package is unknown, or the relations cannot be satisfied; the message
+            explains the chain of dependencies that fails.
+    """
+    parsed = [_parse_request(text, architecture) for text in requests]
+    pins = {request.name: request.version for request in parsed if request.version is not None}
+    universe = _Universe(index, architecture, pins)
+    roots = [_root(request, universe) for request in parsed]
+    walk = _AptWalk(universe)
+    walk.run(roots)
+    provider = _Provider(universe, walk)
+    needs = [_exact(record) for record in roots]
+    provider.required_by.update((need.identifier, "") for need in needs)
+    resolver: Resolver[_Requirement, _Candidate, str] = Resolver(provider, reporter or BaseReporter())
+    try:
+        result = resolver.resolve(needs, max_rounds=_MAX_ROUNDS)
+    except ResolutionImpossible as error:
+        raise ResolutionError(_explain(error.causes, provider)) from None
+    except ResolutionTooDeep as error:
+        raise ResolutionError(f"gave up after {error.round_count} resolution rounds") from None
+    records = [c for c in result.mapping.values() if isinstance(c, PackageRecord)]
+    return sorted(records, key=lambda record: record.name)
