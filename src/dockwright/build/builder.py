@@ -249,12 +249,18 @@ def build_image(
     )
 
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def _config(spec: Spec, plan: LayerPlan, layers: list[PrebuiltLayer]) -> ImageConfigInput:
+    env = dict(spec.env)
+    if "PATH" not in env:  # what docker and distroless set; the spec may override it
+        env = {"PATH": DEFAULT_PATH, **env}
     return ImageConfigInput(
         architecture=spec.architectures[0],
         entrypoint=spec.entrypoint or None,
         cmd=spec.cmd or None,
-        env=dict(spec.env),
+        env=env,
         workdir=spec.workdir,
         user=plan.accounts().user_spec(),
         ports=spec.ports,
