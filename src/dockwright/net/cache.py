@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockwright.errors import DigestMismatchError, InputError
+from dockwright.fsutil import fsync_dir
 
 __all__ = ["BlobCache", "BlobWriter", "default_cache_root"]
 
@@ -53,14 +54,6 @@ def _hash_stream(f: BinaryIO, hasher: hashlib._Hash) -> int:
         hasher.update(chunk)
         total += len(chunk)
     return total
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _open_locked(path: Path) -> BinaryIO:
@@ -211,7 +204,7 @@ class BlobCache:
                 f.flush()
             os.fsync(f.fileno())
             partial.replace(final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     @staticmethod
     def _resume(f: BinaryIO, size: int, label: str) -> BlobWriter:
