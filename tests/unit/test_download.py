@@ -177,7 +177,7 @@ def test_corrupted_bytes_leave_nothing_in_the_cache(
 def test_oversized_response_is_refused(make_downloader: Callable[..., Downloader]) -> None:
     url, data = f"{BASE}/a.deb", _blob(6)
     item = _item(url, data[:1000])
-    with pytest.raises(FetchError) as info:
+    with pytest.raises(DigestMismatchError) as info:
         make_downloader(FakeFetcher({url: data})).fetch_all([item])
     assert str(info.value) == f"GET {url}: response is larger than the expected 1000 bytes"
 

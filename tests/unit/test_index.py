@@ -122,6 +122,7 @@ def test_missing_required_field(field: str) -> None:
         ("Installed-Size: 120", "Installed-Size: -1", "has a non-numeric Installed-Size b'-1'"),
         (f"SHA256: {SHA}", "SHA256: 1234", "has a SHA256 that is not 64 lowercase hex digits"),
         ("Multi-Arch: same", "Multi-Arch: sometimes", "has an unknown Multi-Arch 'sometimes'"),
+        ("Version: 1.2-3+b1", "Version: one", "has an invalid Version 'one'"),
     ],
 )
 def test_malformed_values(old: str, new: str, problem: str) -> None:
@@ -139,7 +140,7 @@ def test_stanza_without_known_fields() -> None:
 
 def test_invalid_utf8() -> None:
     data = PACKAGES.encode().replace(b"Section: libs", b"Section: l\xffbs")
-    with pytest.raises(VerificationError, match="stanza 1 .* is not valid UTF-8"):
+    with pytest.raises(VerificationError, match=r"stanza 1 .* is not valid UTF-8"):
         parse_packages(data, base_url=BASE, suite="bookworm")
 
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from dockwright import __version__
 from dockwright.errors import DockwrightError
@@ -41,9 +42,10 @@ def _run(action: Callable[[], _T]) -> _T:
     try:
         return action()
     except DockwrightError as exc:
-        _err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        # Text, not markup: messages quote untrusted names ("[/x]" in a member name, ":dog:").
+        _err.print(Text.assemble(("error:", "bold red"), " ", exc.message), soft_wrap=True)
         if exc.hint:
-            _err.print(f"[dim]hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+            _err.print(Text.assemble(("hint:", "dim"), " ", exc.hint), soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _err.print("interrupted; nothing was written")

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from dockwright.build.builder import BuildReporter
 
@@ -41,10 +42,12 @@ class RichReporter(BuildReporter):
 
     def stage(self, text: str) -> None:
         """A new build stage begins."""
-        self._console.print(f"[dim]•[/] {text}")
+        self._console.print(Text.assemble(("•", "dim"), " ", text))
 
     def start(self, total_items: int, total_bytes: int) -> None:
         """Downloads begin."""
+        if total_items == 0:
+            return
         with self._lock:
             self._progress.start()
             self._task = self._progress.add_task(f"fetching {total_items} packages", total=total_bytes)

@@ -35,6 +35,7 @@ _FIELD = re.compile(rb"^(" + _FIELDS + rb"):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", r
 _BLANK_WITH_SPACES = re.compile(rb"\n[ \t]+\n")
 _PARAGRAPHS = re.compile(rb"\n(?:[ \t]*\n)+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")  # dpkg's syntax, loosely; cheap
 _SOURCE = re.compile(r"(\S+)(?:\s*\((\S+)\))?")
 _REQUIRED = (b"Package", b"Version", b"Filename", b"Size", b"SHA256")
 _MULTI_ARCH = {"": "", "no": "", "same": "same", "foreign": "foreign", "allowed": "allowed"}
@@ -158,6 +159,8 @@ def _record(fields: dict[bytes, bytes], number: int, suite: str, base_url: str) 
             raise _malformed(suite, number, fields, f"lacks {key.decode()}")
     text = {key.decode(): value.decode() for key, value in fields.items()}
     name, version, sha256 = text["Package"].strip(), text["Version"].strip(), text["SHA256"].strip()
+    if _VERSION.fullmatch(version) is None:
+        raise _malformed(suite, number, fields, f"has an invalid Version {version!r}")
     if _SHA256.fullmatch(sha256) is None:
         raise _malformed(suite, number, fields, "has a SHA256 that is not 64 lowercase hex digits")
     multi_arch = _MULTI_ARCH.get(text.get("Multi-Arch", "").strip().lower())
@@ -183,7 +186,7 @@ def _record(fields: dict[bytes, bytes], number: int, suite: str, base_url: str) 
         replaces=text.get("Replaces", ""),
         multi_arch=multi_arch,
         essential=text.get("Essential", "").strip().lower() == "yes",
-        important="yes" in (text.get("Important", "").lower(), text.get("Protected", "").lower()),
+        important="yes" in (text.get("Important", "").strip(), text.get("Protected", "").strip()),
         priority=intern(text.get("Priority", "").strip()),
         section=intern(text.get("Section", "").strip()),
         suite=suite,
@@ -255,21 +258,20 @@ class PackageIndex:
         """
         wanted = None if architectures is None else frozenset(architectures)
         self._architectures = wanted
+        self._records = tuple(r for r in records if wanted is None or r.architecture in wanted)
         by_name: dict[str, list[PackageRecord]] = {}
-        for record in records:
-            if wanted is None or record.architecture in wanted:
-                by_name.setdefault(record.name, []).append(record)
+        for record in self._records:
+            by_name.setdefault(record.name, []).append(record)
         self._by_name = {name: _newest_first(found) for name, found in by_name.items()}
         self._providers: dict[str, tuple[Provider, ...]] | None = None
 
     def __len__(self) -> int:
         """Return the number of records kept."""
-        return sum(len(found) for found in self._by_name.values())
+        return len(self._records)
 
     def __iter__(self) -> Iterator[PackageRecord]:
-        """Iterate over every record, grouped by name."""
-        for found in self._by_name.values():
-            yield from found
+        """Iterate over every record kept, in the order given."""
+        return iter(self._records)
 
     def __contains__(self, name: object) -> bool:
         """Tell whether a real package of this name exists (provided names do not count)."""

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from dockwright.debian.release import FileHash, Release, check_freshness, parse_release, verify_inrelease
 from dockwright.debian.sources import DEFAULT_KEYRING, AptSource
-from dockwright.errors import DigestMismatchError, UnsafeArchiveError, VerificationError
+from dockwright.errors import DigestMismatchError, SignatureError, UnsafeArchiveError, VerificationError
 from dockwright.net.cache import BlobCache
 from dockwright.net.download import Downloader, DownloadItem
 from dockwright.net.http import Fetcher, FetchError, RetryPolicy, call_with_retry
@@ -127,9 +127,17 @@ def fetch_release(
         VerificationError: the Release is malformed or for another suite.
     """
     url = config.dist_url + "InRelease"
-    data = call_with_retry(
-        lambda: fetcher.fetch_bytes(url, max_length=config.max_inrelease_bytes), config.retry
-    )
+    try:
+        data = call_with_retry(
+            lambda: fetcher.fetch_bytes(url, max_length=config.max_inrelease_bytes), config.retry
+        )
+    except FetchError as exc:
+        if exc.status == 404 and _exists(fetcher, config.dist_url + "Release"):
+            raise SignatureError(
+                f"{url} does not exist but {config.dist_url}Release does: the repository is not "
+                "signed with an InRelease file (a detached Release.gpg is not accepted)"
+            ) from None
+        raise
     release = parse_release(verify_inrelease(data, config.keyring, name=url))
     names = {release.suite, release.codename} - {""}
     if names and config.suite not in names:
@@ -139,6 +147,15 @@ def fetch_release(
         )
     check_freshness(release, now or datetime.now(UTC), config.check_valid_until, name=url)
     return release, hashlib.sha256(data).hexdigest()
+
+
+def _exists(fetcher: Fetcher, url: str) -> bool:
+    try:
+        for _ in fetcher.fetch(url, max_length=1 << 30):
+            return True
+    except FetchError:
+        return False
+    return True
 
 
 def fetch_index(

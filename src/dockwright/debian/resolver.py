@@ -12,7 +12,9 @@ Two passes, both over an empty dpkg status:
    range, so resolvelib backtracks to other alternatives, or fails with an explanation.
 
 Like apt, each package has one candidate version, the highest across all suites, unless a
-request pins ``name=version``; providers are ordered like apt's ``CompareProviders``.
+request pins ``name=version``. Providers are ordered like apt's ``CompareProviders``, down to its
+last tie-breaker, the package ID, which apt assigns in the order a name is first mentioned while
+reading the indexes (we replay that from the records, in the order the index was given them).
 
 This module does not install Recommends or Suggests, does not add Essential packages nobody
 depends on (apt does not either), does not handle foreign architectures (only the native one and
@@ -26,6 +28,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
+from itertools import pairwise
 from typing import Any
 
 from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
@@ -42,6 +45,11 @@ _REQUEST = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]*)(?::(?P<arch>[a-z0-9-]+))?
 _PRIORITY = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
 _MAX_ROUNDS = 100_000
 _MAX_DEPTH = 400  # apt's walk is recursive too; real chains are a few dozen deep
+# apt creates a package when a stanza or a relation first names it (Recommends, Suggests and
+# Enhances also do, but records do not keep them).
+_MENTIONING_FIELDS = ("pre_depends", "depends", "conflicts", "breaks", "replaces", "provides")
+_NOT_NAMES = re.compile(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>|:[a-z0-9-]+")
+_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +124,16 @@ class _Universe:
         return None
 
     @cached_property
-    def _positions(self) -> dict[str, int]:
-        """First-seen order of names: our stand-in for apt's package IDs, its last tie-breaker."""
-        return {name: position for position, name in enumerate(self.index.names())}
+    def _package_ids(self) -> dict[str, int]:
+        """Number names in order of first mention, as apt numbers packages while reading indexes."""
+        ids: dict[str, int] = {}
+        for record in self.index:
+            if record.architecture in self._architectures:
+                ids.setdefault(record.name, len(ids))
+                for field in _MENTIONING_FIELDS:
+                    for name in _NAME.findall(_NOT_NAMES.sub(" ", getattr(record, field))):
+                        ids.setdefault(name, len(ids))
+        return ids
 
     def arch_ok(self, relation: Relation, record: PackageRecord) -> bool:
         """Apply dpkg's architecture rules: ``:any`` needs Multi-Arch: allowed."""
@@ -154,15 +169,22 @@ class _Universe:
             real = self.candidate(relation.name)
             if real is not None and self.satisfies(relation, real):
                 found.append(real)
-            found.sort(key=lambda record, name=relation.name: self._rank(record, name))  # type: ignore[misc]
-            ordered.extend(record for record in found if record not in ordered)
+            ordered.extend(
+                record for record in self._apt_order(found, relation.name) if record not in ordered
+            )
         return tuple(ordered)
 
-    def _rank(self, record: PackageRecord, name: str) -> tuple[bool, bool, bool, int, int]:
-        """Sort key of apt's CompareProviders: same name, Essential, Important, Priority, ID."""
-        priority = _PRIORITY.get(record.priority, 0)
-        position = -self._positions.get(record.name, 0)  # apt prefers the higher package ID
-        return (record.name != name, not record.essential, not record.important, priority, position)
+    def _apt_order(self, records: list[PackageRecord], name: str) -> list[PackageRecord]:
+        """Sort like apt's CompareProviders: same name, Essential, Important, Priority, then ID."""
+
+        def rank(record: PackageRecord) -> tuple[bool, bool, bool, int]:
+            priority = _PRIORITY.get(record.priority, 0)
+            return (record.name != name, not record.essential, not record.important, priority)
+
+        records.sort(key=rank)
+        if any(rank(a) == rank(b) for a, b in pairwise(records)):  # apt prefers the higher ID
+            records.sort(key=lambda record: (rank(record), -self._package_ids.get(record.name, 0)))
+        return records
 
 
 class _AptWalk:
@@ -189,6 +211,7 @@ class _AptWalk:
         if depth > _MAX_DEPTH:
             return False
         groups = [group for group in _dependencies(record) if self._satisfier(group) is None]
+        newly = depth > 0 and record.name not in self.marked
         self.marked.setdefault(record.name, record)
         for group in groups:
             found = self._satisfier(group)
@@ -196,8 +219,8 @@ class _AptWalk:
                 if self._install(solution, depth + 1):
                     found = solution.name
                     break
-            if found is None and depth > 0:
-                self.marked.pop(record.name, None)  # apt discards a failed automatic install
+            if found is None and newly:
+                del self.marked[record.name]  # apt discards a failed automatic install
                 return False
             if found is not None:
                 self.picked.setdefault(_group_identifier(group), found)
@@ -225,23 +248,11 @@ class _Provider(AbstractProvider[_Requirement, _Candidate, str]):
         rank = 1 if identifier.startswith("[") else 0 if identifier in self._needed else 2
         return rank, self._seen.setdefault(identifier, len(self._seen))
 
-    def get_preference(
-        self,
-        identifier: str,
-        resolutions: Mapping[str, _Candidate],
-        candidates: Mapping[str, Iterator[_Candidate]],
-        information: Mapping[str, Iterator[RequirementInformation[_Requirement, _Candidate]]],
-        backtrack_causes: Sequence[RequirementInformation[_Requirement, _Candidate]],
-    ) -> tuple[int, int]:
+    def get_preference(self, identifier: str, *args: Any, **kwargs: Any) -> tuple[int, int]:
         return self._preference(identifier)
 
     def narrow_requirement_selection(
-        self,
-        identifiers: Iterable[str],
-        resolutions: Mapping[str, _Candidate],
-        candidates: Mapping[str, Iterator[_Candidate]],
-        information: Mapping[str, Iterator[RequirementInformation[_Requirement, _Candidate]]],
-        backtrack_causes: Sequence[RequirementInformation[_Requirement, _Candidate]],
+        self, identifiers: Iterable[str], *args: Any, **kwargs: Any
     ) -> list[str]:
         """Return only the preferred identifier: cheaper than resolvelib's keyed sort."""
         return [min(identifiers, key=self._preference)]

@@ -28,7 +28,7 @@ from typing import TypeVar
 import httpx
 
 from dockwright import __version__
-from dockwright.errors import DockwrightError, NetworkError
+from dockwright.errors import DigestMismatchError, DockwrightError, NetworkError
 
 __all__ = [
     "FakeFetcher",
@@ -135,17 +135,17 @@ class Fetcher(abc.ABC):
             Non-empty chunks of bytes.
 
         Raises:
-            FetchError: network trouble, an HTTP error status, or too many bytes (final).
+            FetchError: network trouble or an HTTP error status.
+            DigestMismatchError: more than ``max_length`` bytes (final).
         """
         received = 0
         try:
             for chunk in self._fetch(url, offset=offset):
                 received += len(chunk)
                 if received > max_length:
-                    raise FetchError(
-                        f"GET {url}: response is larger than the expected {max_length} bytes",
-                        url=url,
-                        retryable=False,
+                    # more bytes than a signed size or a hard cap allow: tampering or endless data
+                    raise DigestMismatchError(
+                        f"GET {url}: response is larger than the expected {max_length} bytes"
                     )
                 if chunk:
                     yield chunk
