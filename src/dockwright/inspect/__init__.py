@@ -1,0 +1,1 @@
+"""Inspect any image: SBOMs, layer attribution, wasted space, dev/test baggage, diffs."""
