@@ -1,0 +1,208 @@
+"""What both SBOM writers share: the image as subject, element ids, timestamps and layer lookups.
+
+Keeping these here makes an SPDX and a CycloneDX document of one image name the same things the
+same way: the image's OCI PURL, each package's id (SPDX ``SPDXID`` and CycloneDX ``bom-ref`` share
+the same key), the layer digests, and whether a package is an application or a library.
+
+What this module does not do: build any document, classify licenses (see
+:mod:`dockwright.inspect.sbom.licenses`), or read anything from disk or the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from packageurl import PackageURL
+
+from dockwright import __version__
+from dockwright.errors import ImageReferenceError, InputError
+from dockwright.inspect.model import ImageContents, Package
+from dockwright.oci.reference import DockerArchiveReference, DockerName, parse_docker_name, parse_reference
+
+__all__ = [
+    "DEFAULT_TOOL",
+    "ImageSubject",
+    "image_subject",
+    "layer_digests",
+    "package_keys",
+    "package_purpose",
+    "parse_purl",
+    "sanitize",
+    "sorted_packages",
+    "timestamp",
+]
+
+DEFAULT_TOOL = f"dockwright-{__version__}"
+"""The tool name and version written as an SBOM's creator."""
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+_KEY_HASH_CHARS = 8
+_BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+
+
+def timestamp(created: str | None) -> str:
+    """Return ``created`` checked, or now in UTC, as ``YYYY-MM-DDThh:mm:ssZ``.
+
+    Raises:
+        InputError: ``created`` is not of that form or not a real date and time.
+    """
+    if created is None:
+        return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not _TIMESTAMP.fullmatch(created):
+        raise InputError(f"malformed SBOM creation time {created!r}: expected YYYY-MM-DDThh:mm:ssZ")
+    try:
+        dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise InputError(f"invalid SBOM creation time {created!r}: no such date and time") from None
+    return created
+
+
+def sanitize(text: str) -> str:
+    """Replace each run of characters outside ``[A-Za-z0-9.-]`` by ``-`` (SPDX id characters)."""
+    return _UNSAFE.sub("-", text).strip("-")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSubject:
+    """The image an SBOM describes.
+
+    ``reference`` is the image reference as given; ``name`` the PURL name (last part of the
+    repository, lowercase); ``digest`` the manifest digest (``sha256:<hex>``); ``purl`` the OCI
+    PURL with the version written ``sha256%3A<hex>`` as in the PURL spec's ``oci`` examples.
+    """
+
+    reference: str
+    name: str
+    digest: str
+    algorithm: str
+    hex: str
+    repository_url: str
+    tag: str
+    architecture: str
+    purl: str
+
+
+def image_subject(contents: ImageContents) -> ImageSubject:
+    """Describe the image of ``contents`` as an SBOM subject.
+
+    Args:
+        contents: what the image reader found; its ``reference`` may be a transport reference
+            (``oci:DIR:TAG``, ``docker-archive:FILE:NAME:TAG``) or a docker name.
+
+    Returns:
+        The subject, with the repository URL and tag where the reference names them.
+    """
+    algorithm, _, hex_digest = contents.manifest_digest.partition(":")
+    name, repository_url, tag = _coordinates(contents.reference)
+    architecture = contents.config.get("architecture")
+    arch = architecture if isinstance(architecture, str) else ""
+    qualifiers = {
+        key: value
+        for key, value in (("arch", arch), ("repository_url", repository_url), ("tag", tag))
+        if value
+    }
+    purl = PackageURL(type="oci", name=name, version=contents.manifest_digest, qualifiers=qualifiers)
+    text = purl.to_string()
+    # packageurl-python leaves ':' unescaped; the oci PURL type writes the digest as sha256%3A<hex>.
+    text = text.replace(f"@{algorithm}:", f"@{algorithm}%3A", 1)
+    return ImageSubject(
+        reference=contents.reference,
+        name=name,
+        digest=contents.manifest_digest,
+        algorithm=algorithm,
+        hex=hex_digest,
+        repository_url=repository_url,
+        tag=tag,
+        architecture=arch,
+        purl=text,
+    )
+
+
+def _coordinates(reference: str) -> tuple[str, str, str]:
+    """``(purl name, repository_url, tag)`` read from a reference, ``""`` where unknown."""
+    try:
+        parsed = parse_reference(reference)
+    except ImageReferenceError:
+        parsed = None
+    if isinstance(parsed, DockerArchiveReference):
+        if parsed.name is not None:
+            return _docker_coordinates(parsed.name)
+        return _purl_name(PurePosixPath(parsed.path).name.split(".")[0]), "", ""
+    if parsed is not None:
+        return _purl_name(PurePosixPath(parsed.path).name), "", parsed.tag or ""
+    try:
+        return _docker_coordinates(parse_docker_name(reference))
+    except ImageReferenceError:
+        return _purl_name(reference.rsplit("/", 1)[-1].split(":")[0].split("@")[0]), "", ""
+
+
+def _docker_coordinates(name: DockerName) -> tuple[str, str, str]:
+    return _purl_name(name.path.rsplit("/", 1)[-1]), name.repository, name.tag
+
+
+def _purl_name(text: str) -> str:
+    return text.lower() or "image"
+
+
+def layer_digests(contents: ImageContents) -> dict[int, str]:
+    """Map each layer index to its blob digest."""
+    return {layer.index: layer.digest for layer in contents.layers}
+
+
+def sorted_packages(packages: Sequence[Package]) -> list[Package]:
+    """Packages in a stable order (type, name, version, architecture, location, purl)."""
+    return sorted(packages, key=lambda p: (p.type, p.name, p.version, p.architecture, p.location, p.purl))
+
+
+def package_keys(packages: Sequence[Package]) -> list[str]:
+    """A unique key per package, usable as an SPDX id suffix and as a CycloneDX ``bom-ref``.
+
+    The key is ``<type>-<name>-<version>-<hash>`` sanitized to ``[A-Za-z0-9.-]``, where the hash is
+    the first 8 hex digits of the sha256 of type, name, version, architecture and location: the
+    same package found in two places gets two keys. An exact repeat gets ``-2``, ``-3``, ...
+
+    Args:
+        packages: the packages, in the order the keys are wanted.
+
+    Returns:
+        One key per package, in the same order.
+    """
+    keys: list[str] = []
+    used: set[str] = set()
+    for package in packages:
+        fields = (package.type, package.name, package.version, package.architecture, package.location)
+        digest = hashlib.sha256("\0".join(fields).encode()).hexdigest()[:_KEY_HASH_CHARS]
+        base = sanitize(f"{package.type}-{package.name}-{package.version}") + f"-{digest}"
+        key, count = base, 1
+        while key in used:
+            count += 1
+            key = f"{base}-{count}"
+        used.add(key)
+        keys.append(key)
+    return keys
+
+
+def package_purpose(package: Package) -> str:
+    """``"application"`` when the package owns a program in a ``bin``/``sbin`` directory, else
+    ``"library"``."""
+    for path in package.files:
+        parent = str(PurePosixPath(path.lstrip("/")).parent)
+        if parent in _BIN_DIRS:
+            return "application"
+    return "library"
+
+
+def parse_purl(text: str) -> PackageURL | None:
+    """Parse a package's PURL, or ``None`` when it is empty or malformed."""
+    if not text:
+        return None
+    try:
+        return PackageURL.from_string(text)
+    except ValueError:
+        return None
