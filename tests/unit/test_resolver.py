@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from resolvelib import BaseReporter
 
 from dockwright.debian.index import PackageIndex, parse_packages
 from dockwright.debian.resolver import resolve
@@ -210,7 +213,7 @@ def test_pinned_version_is_used_for_dependencies_too() -> None:
     idx = index(pkg("app", depends="lib (>= 1)"), pkg("lib", "1.0"), security=[pkg("lib", "1.1")])
     assert installed(idx, "app", "lib=1.0") == {"app": "1.0", "lib": "1.0"}
     assert installed(idx, "app") == {"app": "1.0", "lib": "1.1"}
-    assert failure(idx, "lib=0.9") == "cannot install lib=0.9: available versions of lib: 1.0, 1.1"
+    assert failure(idx, "lib=0.9") == "cannot install lib=0.9: available versions of lib: 1.1, 1.0"
 
 
 def test_apt_uses_only_the_candidate_version() -> None:
@@ -287,3 +290,25 @@ def test_architectures() -> None:
 def test_malformed_requests(bad: str) -> None:
     with pytest.raises(InputError):
         resolve(index(pkg("foo")), [bad], architecture="amd64")
+
+
+def test_pin_that_breaks_a_dependency() -> None:
+    idx = index(pkg("app", depends="lib (>= 1.1)"), pkg("lib", "1.0"), security=[pkg("lib", "1.1")])
+    assert failure(idx, "app", "lib=1.0") == (
+        "cannot install app: app 1.0 depends on lib (>= 1.1), but lib 1.0 was requested (required by app)"
+    )
+
+
+def test_reporter_sees_pins_and_empty_request() -> None:
+    class Pins(BaseReporter[Any, Any, Any]):
+        def __init__(self) -> None:
+            self.pinned: list[object] = []
+
+        def pinning(self, candidate: object) -> None:
+            self.pinned.append(candidate)
+
+    reporter = Pins()
+    idx = index(pkg("app", depends="a | b"), pkg("a"), pkg("b"))
+    assert [r.name for r in resolve(idx, ["app"], architecture="amd64", reporter=reporter)] == ["a", "app"]
+    assert len(reporter.pinned) == 3  # app, the group "a | b", a
+    assert resolve(idx, [], architecture="amd64") == []

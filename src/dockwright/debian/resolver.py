@@ -157,6 +157,10 @@ class _Universe:
                 found.append(record)
         return found
 
+    def is_pinned(self, name: str) -> bool:
+        """Tell whether a request chose this package's version."""
+        return name in self._pins
+
     def is_provided(self, name: str) -> bool:
         """Tell whether any usable record provides this name."""
         return any(p.record.architecture in self._architectures for p in self.index.providers(name))
@@ -381,6 +385,8 @@ def _why_unmet(universe: _Universe, relation: Relation) -> str:
     if record is not None and not universe.arch_ok(relation, record):
         return f"{record.name} {record.version} is not Multi-Arch: allowed"
     if record is not None and not relation.satisfied_by(record.version):
+        if universe.is_pinned(record.name):
+            return f"{record.name} {record.version} was requested"
         return f"only {record.name} {record.version} is available"
     if record is not None:
         return f"{record.name} {record.version} cannot be installed with the other packages"
@@ -399,10 +405,11 @@ def _explain_one(provider: _Provider, identifier: str, causes: _Causes) -> str:
             f"({owner.name}: {_wanted_by(provider, owner.name)}; "
             f"{identifier}: {_wanted_by(provider, identifier)})"
         )
-    info = next(i for i in causes if isinstance(i.requirement, _Need))
-    group = info.requirement.group if isinstance(info.requirement, _Need) else ()
+    groups = [(i.requirement.group, i.parent) for i in causes if isinstance(i.requirement, _Need)]
+    # Prefer a requirement nothing can satisfy over one that merely lost against it.
+    group, parent = next((g for g in groups if not provider.universe.solutions(g[0])), groups[0])
     reasons = " and ".join(_why_unmet(provider.universe, relation) for relation in group)
-    parent = info.parent.record if isinstance(info.parent, _Choice) else info.parent
+    parent = parent.record if isinstance(parent, _Choice) else parent
     if not isinstance(parent, PackageRecord):
         return f"cannot install {format_alternatives(group)}: {reasons}"
     return (
@@ -448,7 +455,7 @@ def _root(request: _Request, universe: _Universe) -> PackageRecord:
     if record is not None:
         return record
     if request.version is not None and universe.index.versions(name):
-        available = ", ".join(sorted({r.version for r in universe.index.versions(name)}))
+        available = ", ".join(dict.fromkeys(r.version for r in universe.index.versions(name)))
         raise ResolutionError(f"cannot install {request.text}: available versions of {name}: {available}")
     providers = {r.name: r for r in universe.providers(Relation(name=name))}
     if len(providers) == 1:
