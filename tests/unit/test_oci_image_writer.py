@@ -169,7 +169,7 @@ def test_prebuilt_layers_give_the_same_image(tmp_path: Path, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["oci", "docker-archive"])
-@pytest.mark.parametrize("damage", ["bytes", "diff_id"])
+@pytest.mark.parametrize("damage", ["bytes", "digest"])
 def test_a_damaged_prebuilt_layer_is_refused(tmp_path: Path, kind: str, damage: str) -> None:
     cached = _prebuilt(tmp_path, _tree())
     if damage == "bytes":
@@ -177,7 +177,7 @@ def test_a_damaged_prebuilt_layer_is_refused(tmp_path: Path, kind: str, damage: 
         data[-1] ^= 1
         cached.path.write_bytes(bytes(data))
     else:
-        cached = dataclasses.replace(cached, info=dataclasses.replace(cached.info, diff_id=Digest.of(b"x")))
+        cached = dataclasses.replace(cached, info=dataclasses.replace(cached.info, digest=Digest.of(b"x")))
     with pytest.raises(DigestMismatchError, match="is not the layer recorded for it"):
         write_image([cached], ONE_LAYER, f"{kind}:{tmp_path / 'out'}", mtime=MTIME)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache-blob"]

@@ -18,8 +18,10 @@ against the lock), resolve dependencies, run maintainer scripts, or write layers
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dockwright.build.accounts import Accounts, write_accounts
@@ -28,7 +30,7 @@ from dockwright.build.dpkgdb import write_package_db
 from dockwright.build.extract import ExtractLimits, extract_deb
 from dockwright.build.ldcache import CACHE_PATH, build_ld_cache, scan_libraries
 from dockwright.build.strip import PathFilter
-from dockwright.debian.deb import DebControl, read_control
+from dockwright.debian.deb import DebControl, iter_data, read_control
 from dockwright.errors import InputError, UnsafeArchiveError
 from dockwright.fs.tree import Entry, EntryType, FileTree
 
@@ -36,6 +38,7 @@ __all__ = ["MERGED_USR", "assemble", "relation_names"]
 
 MERGED_USR = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"}
 _ARCH_LINKS = {"amd64": {"lib64": "usr/lib64"}}
+_DECOMPRESS_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def relation_names(field: str) -> list[str]:
@@ -134,19 +137,27 @@ def assemble(
         _merged_usr(tree, arch)
     controls = _controls(debs)
     replaces = _replaces(c for c, _ in controls)
-    for control, path in controls:
-        name = control.package
-        replaced_by = {other for other, victims in replaces.items() if name in victims}
-        installed = extract_deb(
-            path,
-            tree,
-            package=name,
-            limits=limits,
-            exclude=exclude,
-            replaces=replaces[name],
-            replaced_by=replaced_by,
-        )
-        write_package_db(tree, control, installed)
+    # Decompression (xz, mostly) runs in threads, since lzma and zlib release the GIL; the tree
+    # is still filled one package at a time, in name order, so the result does not depend on it.
+    with ThreadPoolExecutor(max_workers=_DECOMPRESS_WORKERS) as pool:
+        reads = [
+            pool.submit(lambda c, p: list(iter_data(p, package=c.package, limits=limits)), control, path)
+            for control, path in controls
+        ]
+        for (control, path), read in zip(controls, reads, strict=True):
+            name = control.package
+            replaced_by = {other for other, victims in replaces.items() if name in victims}
+            installed = extract_deb(
+                path,
+                tree,
+                package=name,
+                limits=limits,
+                exclude=exclude,
+                replaces=replaces[name],
+                replaced_by=replaced_by,
+                members=read.result(),
+            )
+            write_package_db(tree, control, installed)
     if overlay is not None:
         overlay(tree)
     _ld_cache(tree, arch)

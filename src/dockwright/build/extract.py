@@ -27,7 +27,7 @@ read) maintainer scripts.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -66,6 +66,7 @@ def extract_deb(
     exclude: PathFilter | None = None,
     replaces: Collection[str] = (),
     replaced_by: Collection[str] = (),
+    members: Iterable[tuple[tarfile.TarInfo, bytes]] | None = None,
 ) -> list[str]:
     """Unpack the data tarball of the .deb at ``path`` into ``tree``.
 
@@ -77,6 +78,8 @@ def extract_deb(
         exclude: a ``path-exclude``/``path-include`` filter; excluded members are skipped.
         replaces: packages this one ``Replaces``: their paths may be overwritten.
         replaced_by: packages that ``Replace`` this one: their paths are kept, this one's skipped.
+        members: the data members already read from ``path`` by :func:`iter_data` with the same
+            limits (lets callers decompress several packages in parallel); read here when None.
 
     Returns:
         The installed archive paths, normalized (``usr/bin/foo``), in archive order, as dpkg would
@@ -87,7 +90,9 @@ def extract_deb(
         BuildConflictError: a path already holds different content from another origin.
     """
     state = _State(package)
-    for info, data in iter_data(path, package=package, limits=limits):
+    if members is None:
+        members = iter_data(path, package=package, limits=limits)
+    for info, data in members:
         key = _checked_key(info.name, package)
         if not key:
             continue  # the archive's root "./": the image root's metadata is not a package's
