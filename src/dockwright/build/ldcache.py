@@ -6,8 +6,8 @@ it, so no chroot, no root and no host paths: directories come from the tree's ``
 Debian's default ``include /etc/ld.so.conf.d/*.conf``; then the built-in trusted directories
 (``/lib/<triplet>``, ``/usr/lib/<triplet>``, ``/lib``, ``/usr/lib``). A directory reached twice
 (merged-/usr) is scanned once, under the first name seen. In each, files named ``lib*``/``ld-*``
-holding ``.so`` that are ELF shared objects of the image's architecture are read for ``DT_SONAME``;
-the cache maps each SONAME to ``<dir>/<soname>``, with ldconfig's flags (x86-64:
+holding ``.so`` that are ELF shared objects of the image's architecture are read for ``DT_SONAME``
+(by ``elf``); the cache maps each SONAME to ``<dir>/<soname>``, with ldconfig's flags (x86-64:
 ``FLAG_ELF_LIBC6 | FLAG_X8664_LIB64`` = 0x0303), hwcap 0, entries in ldconfig's order
 (``_dl_cache_libcmp`` descending, then flags), the string table tail-merged the way glibc's
 ``stringtable_finalize`` does, and a generator extension. Like ldconfig, the SONAME symlink
@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from dockwright.build.elf import elf_soname
 from dockwright.errors import InputError
 from dockwright.fs.tree import Entry, EntryType, FileTree, normalize
 
@@ -53,25 +54,6 @@ _EXTENSION_MAGIC = 0xEAA42174
 _DEFAULT_CONF = "include /etc/ld.so.conf.d/*.conf\n"
 _MAX_INCLUDE_DEPTH = 8
 ARCH_TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
-# (e_machine, EI_CLASS) -> flags ldconfig forces for that kind; 0 means "classify like readelflib.c".
-_MACHINE_FLAGS = {
-    "amd64": {(62, 2): 0x0303, (62, 1): 0x0803, (3, 1): 0},
-    "arm64": {(183, 2): 0x0A03},
-}
-_FLAG_ELF = 1
-# DT_NEEDED names and PT_INTERP paths that classify a generic ELF object (glibc's ldconfig.h tables).
-_KNOWN = dict.fromkeys(["libc.so.5", "libm.so.5", "/lib/ld-linux.so.1"], 2) | dict.fromkeys(
-    [
-        "libc.so.6",
-        "libm.so.6",
-        "/lib/ld-linux.so.2",
-        "/lib64/ld-linux-x86-64.so.2",
-        "/lib/ld-linux-aarch64.so.1",
-    ],
-    3,
-)
-_PHDR = {2: struct.Struct("<IIQQQQQQ"), 1: struct.Struct("<IIIIIIII")}
-_DYN = {2: struct.Struct("<qQ"), 1: struct.Struct("<iI")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,60 +217,6 @@ class _Scanner:
         if is_link and name != soname and not (name.endswith(".so") and soname.startswith(name)):
             is_link = False
         return _Lib(name, name if is_link else soname, flags, is_link)
-
-
-def elf_soname(data: bytes, arch: str) -> tuple[int, str | None] | None:
-    """Return ``(flags, DT_SONAME or None)`` for an ELF shared object ldconfig would cache, else None."""
-    if len(data) < 64 or data[:4] != b"\x7fELF" or data[5] != 1:
-        return None
-    cls = data[4]
-    e_type, machine = struct.unpack_from("<HH", data, 16)
-    fixed = _MACHINE_FLAGS[arch].get((machine, cls))
-    if e_type != 3 or fixed is None:  # ET_DYN only, of this architecture
-        return None
-    try:
-        flags, soname = _read_dynamic(data, cls)
-    except (struct.error, IndexError, ValueError, StopIteration):
-        return None  # truncated or corrupt: ldconfig skips it too
-    return (fixed or flags), soname
-
-
-def _read_dynamic(data: bytes, cls: int) -> tuple[int, str | None]:
-    phoff = struct.unpack_from("<Q" if cls == 2 else "<I", data, 32 if cls == 2 else 28)[0]
-    phnum = struct.unpack_from("<H", data, 56 if cls == 2 else 44)[0]
-    loadaddr, dyn_off, dyn_size, flags = -1, 0, 0, _FLAG_ELF
-    for i in range(phnum):
-        fields = _PHDR[cls].unpack_from(data, phoff + i * _PHDR[cls].size)
-        p_type, offset, vaddr, filesz = (
-            (fields[0], fields[2], fields[3], fields[5]) if cls == 2 else (*fields[:3], fields[4])
-        )
-        if p_type == 1 and loadaddr == -1:
-            loadaddr = vaddr - offset
-        elif p_type == 2:
-            dyn_off, dyn_size = offset, filesz
-        elif p_type == 3:
-            flags = _KNOWN.get(_cstring(data, offset), flags)
-    if not dyn_size:
-        raise ValueError("no dynamic segment")
-    dynamic: list[tuple[int, int]] = []
-    while (item := _DYN[cls].unpack_from(data, dyn_off + len(dynamic) * _DYN[cls].size))[0] != 0:
-        dynamic.append(item)
-    strtab = next(val for tag, val in dynamic if tag == 5) - max(loadaddr, 0)  # DT_STRTAB
-    soname = None
-    for tag, val in dynamic:
-        if tag == 1 and flags == _FLAG_ELF:  # DT_NEEDED
-            flags = _KNOWN.get(_cstring(data, strtab + val), flags)
-        elif tag == 14:  # DT_SONAME
-            soname = _cstring(data, strtab + val)
-        if soname is not None and flags != _FLAG_ELF:
-            break
-    return flags, soname
-
-
-def _cstring(data: bytes, offset: int) -> str:
-    if offset < 0:
-        raise ValueError("negative offset")
-    return data[offset : data.index(b"\0", offset)].decode("utf-8", "surrogateescape")
 
 
 def _is_dso(name: str) -> bool:

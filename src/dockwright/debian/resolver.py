@@ -2,23 +2,20 @@
 
 Two passes, both over an empty dpkg status:
 
-1. ``_AptWalk`` replays apt's ``MarkInstall`` depth-first walk (requested packages first, then
-   Pre-Depends and Depends in field order, skipping a group that a package already marked
-   satisfies). It only learns which package apt picks for each or-group.
+1. ``aptpolicy.AptWalk`` replays apt's ``MarkInstall`` walk. It only learns which package apt
+   picks for each or-group; ``aptpolicy.Universe`` supplies the candidate versions and the order
+   apt tries the packages that satisfy a group.
 2. resolvelib computes the closure. Identifiers are real package names and, for an or-group
    ``a | b`` or a dependency on a provided (virtual) name, one synthetic identifier per group
    whose candidates each pin one real package (``_Choice``), apt's pick first. Conflicts and
    Breaks become requirements that the target be absent (``_Absent``) or outside the conflicting
-   range, so resolvelib backtracks to other alternatives, or fails with an explanation.
+   range, so resolvelib backtracks to other alternatives, or fails with an explanation that
+   follows the chain of dependencies.
 
-Like apt, each package has one candidate version, the highest across all suites, unless a
-request pins ``name=version``. Providers are ordered like apt's ``CompareProviders``, down to its
-last tie-breaker, the package ID, which apt assigns in the order a name is first mentioned while
-reading the indexes (we replay that from the records, in the order the index was given them).
-
-This module does not install Recommends or Suggests, does not add Essential packages nobody
-depends on (apt does not either), does not handle foreign architectures (only the native one and
-``all``), does not do I/O and does not parse indexes (see ``index``).
+This module does not choose versions or order alternatives itself (see ``aptpolicy``), does not
+install Recommends or Suggests, does not add Essential packages nobody depends on (apt does not
+either), does not handle foreign architectures (only the native one and ``all``), does not do I/O
+and does not parse indexes (see ``index``).
 """
 
 from __future__ import annotations
@@ -27,29 +24,21 @@ import difflib
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property
-from itertools import pairwise
 from typing import Any
 
 from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 from resolvelib.structs import RequirementInformation
 
+from dockwright.debian.aptpolicy import AptWalk, Universe, dependencies
 from dockwright.debian.index import PackageIndex, PackageRecord
 from dockwright.debian.relation import Alternatives, Relation, format_alternatives
-from dockwright.debian.version import compare_versions, validate_version
+from dockwright.debian.version import validate_version
 from dockwright.errors import InputError, ResolutionError
 
 __all__ = ["resolve"]
 
 _REQUEST = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]*)(?::(?P<arch>[a-z0-9-]+))?(?:=(?P<version>\S+))?")
-_PRIORITY = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
 _MAX_ROUNDS = 100_000
-_MAX_DEPTH = 400  # apt's walk is recursive too; real chains are a few dozen deep
-# apt creates a package when a stanza or a relation first names it (Recommends, Suggests and
-# Enhances also do, but records do not keep them).
-_MENTIONING_FIELDS = ("pre_depends", "depends", "conflicts", "breaks", "replaces", "provides")
-_NOT_NAMES = re.compile(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>|:[a-z0-9-]+")
-_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,144 +86,10 @@ def _group_identifier(group: Alternatives) -> str:
     return f"[{format_alternatives(group)}]"
 
 
-def _dependencies(record: PackageRecord) -> tuple[Alternatives, ...]:
-    """Return the groups apt installs for a package: Pre-Depends, then Depends."""
-    return (*record.relations("pre_depends"), *record.relations("depends"))
-
-
-class _Universe:
-    """The packages one resolution may use: native and ``all`` records, one candidate per name."""
-
-    def __init__(self, index: PackageIndex, architecture: str, pins: Mapping[str, str]) -> None:
-        self.index = index
-        self.architecture = architecture
-        self._architectures = frozenset((architecture, "all"))
-        self._pins = dict(pins)
-        self.candidate = cache(self._candidate)
-        self.solutions = cache(self._solutions)
-
-    def _candidate(self, name: str) -> PackageRecord | None:
-        """Return apt's candidate: the pinned version, else the highest version of the name."""
-        pinned = self._pins.get(name)
-        for record in self.index.versions(name):
-            if record.architecture not in self._architectures:
-                continue
-            if pinned is None or compare_versions(record.version, pinned) == 0:
-                return record
-        return None
-
-    @cached_property
-    def _package_ids(self) -> dict[str, int]:
-        """Number names in order of first mention, as apt numbers packages while reading indexes."""
-        ids: dict[str, int] = {}
-        for record in self.index:
-            if record.architecture in self._architectures:
-                ids.setdefault(record.name, len(ids))
-                for field in _MENTIONING_FIELDS:
-                    for name in _NAME.findall(_NOT_NAMES.sub(" ", getattr(record, field))):
-                        ids.setdefault(name, len(ids))
-        return ids
-
-    def arch_ok(self, relation: Relation, record: PackageRecord) -> bool:
-        """Apply dpkg's architecture rules: ``:any`` needs Multi-Arch: allowed."""
-        qualifier = relation.arch_qualifier
-        if qualifier is None or qualifier == self.architecture:
-            return True
-        return qualifier == "any" and record.multi_arch == "allowed"
-
-    def satisfies(self, relation: Relation, record: PackageRecord) -> bool:
-        """Tell whether a real package record meets a relation on its own name."""
-        return self.arch_ok(relation, record) and relation.satisfied_by(record.version)
-
-    def providers(self, relation: Relation) -> list[PackageRecord]:
-        """Return candidate records providing the relation's name at a satisfying version."""
-        found = []
-        for provider in self.index.providers(relation.name):
-            record = provider.record
-            if self.candidate(record.name) is not record or not self.arch_ok(relation, record):
-                continue
-            if relation.op is None or (provider.version and relation.satisfied_by(provider.version)):
-                found.append(record)
-        return found
-
-    def is_pinned(self, name: str) -> bool:
-        """Tell whether a request chose this package's version."""
-        return name in self._pins
-
-    def is_provided(self, name: str) -> bool:
-        """Tell whether any usable record provides this name."""
-        return any(p.record.architecture in self._architectures for p in self.index.providers(name))
-
-    def _solutions(self, group: Alternatives) -> tuple[PackageRecord, ...]:
-        """List the records that satisfy an or-group, in the order apt tries them."""
-        ordered: list[PackageRecord] = []
-        for relation in group:
-            found = self.providers(relation)
-            real = self.candidate(relation.name)
-            if real is not None and self.satisfies(relation, real):
-                found.append(real)
-            ordered.extend(
-                record for record in self._apt_order(found, relation.name) if record not in ordered
-            )
-        return tuple(ordered)
-
-    def _apt_order(self, records: list[PackageRecord], name: str) -> list[PackageRecord]:
-        """Sort like apt's CompareProviders: same name, Essential, Important, Priority, then ID."""
-
-        def rank(record: PackageRecord) -> tuple[bool, bool, bool, int]:
-            priority = _PRIORITY.get(record.priority, 0)
-            return (record.name != name, not record.essential, not record.important, priority)
-
-        records.sort(key=rank)
-        if any(rank(a) == rank(b) for a, b in pairwise(records)):  # apt prefers the higher ID
-            records.sort(key=lambda record: (rank(record), -self._package_ids.get(record.name, 0)))
-        return records
-
-
-class _AptWalk:
-    """Replay apt's depth-first ``MarkInstall`` walk to learn which package it picks per group."""
-
-    def __init__(self, universe: _Universe) -> None:
-        self.universe = universe
-        self.marked: dict[str, PackageRecord] = {}
-        self.picked: dict[str, str] = {}
-
-    def run(self, roots: Sequence[PackageRecord]) -> None:
-        """Mark the requested packages, then install their dependencies one after the other."""
-        for record in roots:
-            self.marked.setdefault(record.name, record)
-        for record in roots:
-            self._install(record, 0)
-
-    def _satisfier(self, group: Alternatives) -> str | None:
-        """Return the marked package satisfying a group, if any."""
-        return next((r.name for r in self.universe.solutions(group) if r.name in self.marked), None)
-
-    def _install(self, record: PackageRecord, depth: int) -> bool:
-        """Mark a package and its unmet dependencies; False when a dependency cannot be met."""
-        if depth > _MAX_DEPTH:
-            return False
-        groups = [group for group in _dependencies(record) if self._satisfier(group) is None]
-        newly = depth > 0 and record.name not in self.marked
-        self.marked.setdefault(record.name, record)
-        for group in groups:
-            found = self._satisfier(group)
-            for solution in self.universe.solutions(group) if found is None else ():
-                if self._install(solution, depth + 1):
-                    found = solution.name
-                    break
-            if found is None and newly:
-                del self.marked[record.name]  # apt discards a failed automatic install
-                return False
-            if found is not None:
-                self.picked.setdefault(_group_identifier(group), found)
-        return True
-
-
 class _Provider(AbstractProvider[_Requirement, _Candidate, str]):
-    """resolvelib provider over a ``_Universe``; remembers who first required what, for errors."""
+    """resolvelib provider over a ``Universe``; remembers who first required what, for errors."""
 
-    def __init__(self, universe: _Universe, walk: _AptWalk) -> None:
+    def __init__(self, universe: Universe, walk: AptWalk) -> None:
         self.universe = universe
         self.walk = walk
         self.required_by: dict[str, str] = {}
@@ -288,7 +143,7 @@ class _Provider(AbstractProvider[_Requirement, _Candidate, str]):
 
     def _choices(self, identifier: str, group: Alternatives) -> list[_Candidate]:
         """Order a group's choices: apt's pick, then packages apt marks, then apt's order."""
-        picked, marked = self.walk.picked.get(identifier), self.walk.marked
+        picked, marked = self.walk.picked.get(group), self.walk.marked
         records = sorted(
             self.universe.solutions(group), key=lambda r: (r.name != picked, r.name not in marked)
         )
@@ -319,7 +174,7 @@ class _Provider(AbstractProvider[_Requirement, _Candidate, str]):
     def _record_dependencies(self, record: PackageRecord) -> list[_Requirement]:
         """Build a record's requirements: Pre-Depends and Depends, then Conflicts and Breaks."""
         found: list[_Requirement] = []
-        for group in _dependencies(record):
+        for group in dependencies(record):
             need = self.need(group)
             self.required_by.setdefault(need.identifier, record.name)
             found.append(need)
@@ -379,7 +234,7 @@ def _wanted_by(provider: _Provider, name: str) -> str:
     return "requested" if len(chain) == 1 else "required by " + " <- ".join(chain[1:])
 
 
-def _why_unmet(universe: _Universe, relation: Relation) -> str:
+def _why_unmet(universe: Universe, relation: Relation) -> str:
     """Explain why no package satisfies one relation."""
     record = universe.candidate(relation.name)
     if record is not None and not universe.arch_ok(relation, record):
@@ -448,7 +303,7 @@ def _parse_request(text: str, architecture: str) -> _Request:
     return _Request(text, match["name"], None if version is None else validate_version(version))
 
 
-def _root(request: _Request, universe: _Universe) -> PackageRecord:
+def _root(request: _Request, universe: Universe) -> PackageRecord:
     """Find the package a request names (a virtual name must have exactly one provider)."""
     name = request.name
     record = universe.candidate(name)
@@ -496,9 +351,9 @@ def resolve(
     """
     parsed = [_parse_request(text, architecture) for text in requests]
     pins = {request.name: request.version for request in parsed if request.version is not None}
-    universe = _Universe(index, architecture, pins)
+    universe = Universe(index, architecture, pins)
     roots = [_root(request, universe) for request in parsed]
-    walk = _AptWalk(universe)
+    walk = AptWalk(universe)
     walk.run(roots)
     provider = _Provider(universe, walk)
     needs = [_exact(record) for record in roots]
