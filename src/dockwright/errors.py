@@ -13,7 +13,8 @@
     │   ├── SignatureError                  InRelease signature missing, bad or expired
     │   └── DigestMismatchError             bytes do not match the digest from a signed source
     ├── UnsafeArchiveError          exit 6  a package archive holds hostile entries
-    └── BuildConflictError          exit 7  two origins write the same path differently
+    ├── BuildConflictError          exit 7  two origins write the same path differently
+    └── GateError                   exit 8  an inspected image fails a --fail-on rule
 
 Every error carries a ``hint``: one sentence saying what to do, printed by the CLI under the message.
 Lower-library exceptions (httpx, tarfile, yaml) are mapped to these at the module that calls them.
@@ -25,6 +26,7 @@ __all__ = [
     "BuildConflictError",
     "DigestMismatchError",
     "DockwrightError",
+    "GateError",
     "ImageReferenceError",
     "InputError",
     "LockError",
@@ -146,4 +148,15 @@ class BuildConflictError(DockwrightError):
     def __init__(self, message: str, *, path: str, origins: tuple[str, ...], hint: str | None = None):
         self.path = path
         self.origins = origins
+        super().__init__(message, hint=hint)
+
+
+class GateError(DockwrightError):
+    """An inspected image breaks a ``--fail-on`` rule (a CI gate); ``reasons`` lists each one."""
+
+    exit_code = 8
+    default_hint = "remove the listed caches, docs or dev/test packages, or relax --fail-on"
+
+    def __init__(self, message: str, *, reasons: tuple[str, ...], hint: str | None = None) -> None:
+        self.reasons = reasons
         super().__init__(message, hint=hint)

@@ -12,49 +12,28 @@ the library's reporters, prints results (``--json`` for machines) and maps error
 5     verification failed: bad signature or digest mismatch
 6     a package archive holds hostile entries
 7     two origins write the same path differently
+8     an inspected image fails a ``--fail-on`` rule
 ====  ==========================================================
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from dockwright import __version__
-from dockwright.errors import DockwrightError
+from dockwright.cli.common import emit_json, err_console, run
+from dockwright.cli.inspect_cmds import register
 
 __all__ = ["main"]
-
-_T = TypeVar("_T")
-_err = Console(stderr=True, highlight=False)
-
-
-def _run(action: Callable[[], _T]) -> _T:
-    """Run ``action``; turn a DockwrightError into one clear message and its exit code."""
-    try:
-        return action()
-    except DockwrightError as exc:
-        # Text, not markup: messages quote untrusted names ("[/x]" in a member name, ":dog:").
-        _err.print(Text.assemble(("error:", "bold red"), " ", exc.message), soft_wrap=True)
-        if exc.hint:
-            _err.print(Text.assemble(("hint:", "dim"), " ", exc.hint), soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _err.print("interrupted; nothing was written")
-        sys.exit(130)
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
     if as_json:
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        emit_json(payload)
     else:
         click.echo(human)
 
@@ -71,7 +50,7 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: Path | None, quiet: bool) -> None:
     """Build minimal, reproducible OCI images straight from Debian packages."""
-    ctx.obj = {"cache_dir": cache_dir, "quiet": quiet or not _err.is_terminal}
+    ctx.obj = {"cache_dir": cache_dir, "quiet": quiet or not err_console.is_terminal}
 
 
 def _spec_path(spec: Path | None) -> Path:
@@ -91,7 +70,7 @@ def lock(obj: dict[str, Any], spec: Path | None, lockfile: Path | None, as_json:
     spec_path = _spec_path(spec)
     lock_path = lockfile or spec_path.parent / "dockwright.lock"
     with progress_reporter(obj["quiet"]) as reporter:
-        result = _run(lambda: lock_spec(spec_path, lock_path, cache_dir=obj["cache_dir"], reporter=reporter))
+        result = run(lambda: lock_spec(spec_path, lock_path, cache_dir=obj["cache_dir"], reporter=reporter))
     _emit(
         as_json,
         {"lock": str(lock_path), "packages": len(result.packages), "timestamp": result.timestamp},
@@ -132,8 +111,11 @@ def build(
         use_build_cache=not no_cache,
     )
     with progress_reporter(obj["quiet"]) as reporter:
-        result = _run(lambda: build_image(options, reporter=reporter))
+        result = run(lambda: build_image(options, reporter=reporter))
     _emit(as_json, result.to_dict(), result.manifest_digest)
+
+
+register(cli)
 
 
 def main() -> None:

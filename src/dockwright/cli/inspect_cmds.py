@@ -1,0 +1,119 @@
+"""``dockwright inspect``, ``sbom`` and ``diff``: thin wrappers over :mod:`dockwright.inspect.inspector`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from dockwright.cli.common import emit_json, run
+from dockwright.fsutil import atomic_write_bytes
+
+__all__ = ["register"]
+
+_PLATFORM = click.option(
+    "--platform", default=None, help="os/arch[/variant] to pick from a multi-arch index."
+)
+
+
+def _package_dict(p: Any) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    d["files"] = len(p.files)
+    return d
+
+
+@click.command("inspect")
+@click.argument("image")
+@_PLATFORM
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--fail-on", default=None, help="CI gate, e.g. 'wasted>20MB,dev-packages,efficiency<0.95'.")
+@click.option("--top", default=10, show_default=True, help="How many paths to list per category.")
+def inspect_cmd(image: str, platform: str | None, as_json: bool, fail_on: str | None, top: int) -> None:
+    """What is in IMAGE, where it came from, and what should not be there."""
+    from dockwright.inspect import inspector, render
+
+    analysis = run(lambda: inspector.analyze(image, platform=platform))
+    report = analysis.waste(top=top)
+    reasons = run(lambda: inspector.check_gate(report, fail_on)) if fail_on else []
+    contents = analysis.contents
+    if as_json:
+        emit_json(
+            {
+                "reference": contents.reference,
+                "manifestDigest": contents.manifest_digest,
+                "osRelease": contents.os_release,
+                "layers": [dataclasses.asdict(layer) for layer in contents.layers],
+                "packages": [_package_dict(p) for p in analysis.packages],
+                "waste": report.to_dict(),
+                "warnings": [dataclasses.asdict(w) for w in analysis.warnings],
+                "gate": {"expression": fail_on, "passed": not reasons, "reasons": reasons},
+            }
+        )
+    else:
+        console = Console(highlight=False)
+        console.print(
+            Text.assemble(("image ", "bold"), contents.reference, " ", (contents.manifest_digest, "dim"))
+        )
+        render.render_layers(console, report)
+        render.render_packages(console, analysis.packages)
+        render.render_waste(console, report)
+        render.render_largest_paths(console, render.largest_paths(contents.files, top))
+        for w in analysis.warnings:
+            console.print(Text.assemble(("warning: ", "yellow"), w.message))
+        if fail_on:
+            render.render_gate(console, reasons)
+    if reasons:
+        run(lambda: inspector.enforce_gate(report, fail_on or ""))
+
+
+@click.command("sbom")
+@click.argument("image")
+@_PLATFORM
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["spdx-json", "cyclonedx-json"]),
+    default="spdx-json",
+    show_default=True,
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout)."
+)
+def sbom_cmd(image: str, platform: str | None, fmt: str, output: Path | None) -> None:
+    """Write the SBOM of IMAGE (the image digest is its subject)."""
+    from dockwright.inspect import inspector
+
+    analysis = run(lambda: inspector.analyze(image, platform=platform))
+    data = run(lambda: inspector.sbom(analysis, fmt))
+    if output is None:
+        click.echo(data.decode(), nl=not data.endswith(b"\n"))
+    else:
+        atomic_write_bytes(output, data)
+
+
+@click.command("diff")
+@click.argument("image_a")
+@click.argument("image_b")
+@_PLATFORM
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+def diff_cmd(image_a: str, image_b: str, platform: str | None, as_json: bool) -> None:
+    """What changed from IMAGE_A to IMAGE_B: packages, files and config (ignores mtimes and order)."""
+    from dockwright.inspect import inspector, render
+
+    a = run(lambda: inspector.analyze(image_a, platform=platform))
+    b = run(lambda: inspector.analyze(image_b, platform=platform))
+    result = inspector.diff(a, b)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        render.render_diff(Console(highlight=False), result)
+
+
+def register(group: click.Group) -> None:
+    """Add the inspect commands to the top-level group."""
+    for command in (inspect_cmd, sbom_cmd, diff_cmd):
+        group.add_command(command)

@@ -1,0 +1,383 @@
+"""Stream one layer blob as its uncompressed tar, verifying the blob as the bytes pass.
+
+A :class:`LayerStream` pulls the stored blob in 1 MiB chunks, hashes and counts them, decompresses
+them (gzip, possibly multi-member, or zstd, detected from the first bytes, whatever the media type
+says; anything else is read as a plain tar) and hashes the output again. When the blob's last byte
+has been read it checks, in this order: the blob's size and digest against its descriptor, that the
+compressed stream ended properly, and the uncompressed digest against the config's ``diff_id``.
+A reader that stops early calls :meth:`LayerStream.finish` to drain and check the rest.
+
+Decompression is bounded: it runs in steps of at most 2 MiB, so a compression bomb costs time,
+never memory. For compressed layers a thread decompresses at most two steps ahead of the reader
+(zlib, zstd and sha256 release the GIL, so this overlaps with parsing the tar); close the stream,
+or use it as a context manager, to stop that thread.
+
+What this module does not do: parse the tar (see :mod:`dockwright.inspect.reader`), find blobs
+(see :mod:`dockwright.inspect.source`), or decompress xz, bzip2 or encrypted layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Callable
+from typing import IO, Protocol, cast
+
+import zstandard
+
+from dockwright.errors import DigestMismatchError, InputError
+
+__all__ = ["LayerStream", "Readable"]
+
+_RAW_CHUNK = 1 << 20
+_GZIP_IN = 512 << 10  # compressed bytes per inflate call: keeps zlib's unconsumed-tail copies small
+_OUT_CHUNK = 2 << 20  # decompressed bytes produced per step
+_AHEAD = 2  # steps decompressed ahead of the reader (in a thread)
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_UNSUPPORTED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+class Readable(Protocol):
+    """A binary source with ``read(n)`` returning at most ``n`` bytes, ``b""`` only at the end."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes."""
+
+
+class _Blob:
+    """The stored bytes: hashed and counted; checked against the descriptor at the end."""
+
+    def __init__(self, source: Readable, what: str, digest: str, size: int | None) -> None:
+        self._source = source
+        self._what = what
+        self._expect_digest = digest
+        self._expect_size = size
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.done = False
+        self._head = b""
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self._hash.hexdigest()}"
+
+    def peek_head(self) -> bytes:
+        """Read (and keep for the next :meth:`read`) the first chunk, to detect compression."""
+        if not self._head and not self.done and self.size == 0:
+            self._head = self._pull(_RAW_CHUNK)
+        return self._head
+
+    def read(self, n: int = _RAW_CHUNK, /) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._pull(n)
+
+    def _pull(self, n: int) -> bytes:
+        if self.done:
+            return b""
+        chunk = self._source.read(n)
+        if not chunk:
+            self._check()
+            return b""
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        if self._expect_size is not None and self.size > self._expect_size:
+            raise DigestMismatchError(
+                f"{self._what} blob {self._expect_digest or ''} holds more than the "
+                f"{self._expect_size} bytes its descriptor says: the image was modified or is corrupt"
+            )
+        return chunk
+
+    def _check(self) -> None:
+        self.done = True
+        size_ok = self._expect_size is None or self.size == self._expect_size
+        digest_ok = not self._expect_digest or self.digest == self._expect_digest
+        if not (size_ok and digest_ok):
+            expected = self._expect_digest or "(no digest)"
+            raise DigestMismatchError(
+                f"{self._what} blob {expected} ({self._expect_size} bytes) holds {self.size} bytes "
+                f"with digest {self.digest}: the image was modified or is corrupt"
+            )
+
+    def drain(self) -> None:
+        """Read to the end (checking the digest there)."""
+        self._head = b""
+        while self._pull(_RAW_CHUNK):
+            pass
+
+
+class _Plain:
+    def __init__(self, blob: _Blob) -> None:
+        self._blob = blob
+
+    def read(self, n: int) -> bytes:
+        return self._blob.read(n)
+
+
+class _Gzip:
+    """Gzip, one or more members back to back; zero padding after the last member is allowed."""
+
+    def __init__(self, blob: _Blob, what: str) -> None:
+        self._blob = blob
+        self._what = what
+        self._d = zlib.decompressobj(wbits=31)
+        self._tail = b""
+        self._ended = False
+
+    def read(self, n: int) -> bytes:
+        while not self._ended:
+            if not self._tail:
+                self._tail = self._blob.read(_GZIP_IN)
+                if not self._tail:
+                    if self._d.eof:
+                        self._ended = True
+                        break
+                    raise InputError(f"{self._what} is truncated: its gzip stream ends early")
+            out = self._d.decompress(self._tail, n)
+            self._tail = self._d.unconsumed_tail
+            if self._d.eof:
+                self._next_member()
+            if out:
+                return out
+        return b""
+
+    def _next_member(self) -> None:
+        rest = self._d.unused_data + self._tail
+        if not rest:
+            return
+        if rest.startswith(_GZIP[:1]) and (len(rest) < 2 or rest.startswith(_GZIP)):
+            self._d = zlib.decompressobj(wbits=31)
+            self._tail = rest
+            return
+        if rest.strip(b"\0"):
+            raise InputError(f"{self._what} has data after the end of its gzip stream")
+        self._tail = b""  # zero padding
+
+
+class _Zstd:
+    def __init__(self, blob: _Blob) -> None:
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            cast("IO[bytes]", blob), read_size=_RAW_CHUNK, read_across_frames=True, closefd=False
+        )
+
+    def read(self, n: int) -> bytes:
+        data: bytes = self._reader.read(n)
+        return data
+
+
+class _Prefetch:
+    """Runs ``produce`` in a thread, a few steps ahead of the reader.
+
+    zlib, zstd and sha256 release the GIL on large buffers, so decompressing and hashing a layer
+    overlaps with parsing its tar. The queue is bounded: at most ``_AHEAD`` steps wait in memory.
+    The thread's last item is ``b""`` (the end, checks passed) or the exception it raised.
+    """
+
+    def __init__(self, produce: Callable[[], bytes]) -> None:
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=_AHEAD)
+        self._stop = threading.Event()
+        self._last: bytes | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(produce,), name="layer-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self, produce: Callable[[], bytes]) -> None:
+        while not self._stop.is_set():
+            try:
+                data = produce()
+            except BaseException as exc:  # handed to the reader, raised there
+                self._put(exc)
+                return
+            self._put(data)
+            if not data:
+                return
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes:
+        """The next step (``b""`` at the end), or raise what the thread raised."""
+        if self._last is None:
+            item = self._queue.get()
+            if isinstance(item, BaseException) or not item:
+                self._last = item
+        else:
+            item = self._last
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it (idempotent)."""
+        self._stop.set()
+        self._thread.join()
+
+    def raise_pending(self, kind: type[BaseException]) -> None:
+        """After :meth:`stop`: raise an exception of ``kind`` the thread left unread."""
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, kind):
+                raise item
+
+
+class LayerStream:
+    """The uncompressed tar of one layer, checked against its digests when read to the end.
+
+    Attributes (valid after the end was read): ``blob_digest``, ``blob_size`` (stored bytes),
+    ``diff_id`` and ``size`` (uncompressed), and ``compression`` (``gzip``, ``zstd`` or ``none``,
+    known from construction).
+    """
+
+    def __init__(
+        self,
+        source: Readable,
+        *,
+        what: str,
+        digest: str = "",
+        size: int | None = None,
+        diff_id: str = "",
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        """Wrap ``source``, the stored blob.
+
+        Args:
+            source: the blob bytes, read in chunks.
+            what: how messages name the layer, e.g. ``layer 2 (sha256:ab12...)``.
+            digest: the blob's expected ``sha256:...`` ("" when the format gives none).
+            size: the blob's expected size in bytes (None when unknown).
+            diff_id: the expected digest of the uncompressed tar ("" when unknown).
+            on_close: called once by :meth:`close` (to close the underlying file).
+
+        Raises:
+            InputError: the blob uses a compression dockwright cannot read.
+        """
+        self._what = what
+        self._blob = _Blob(source, what, digest, size)
+        self._expect_diff_id = diff_id
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._ended = False
+        self._out = b""
+        self._pos = 0
+        self._on_close = on_close
+        self._prefetch: _Prefetch | None = None
+        head = self._blob.peek_head()
+        self._codec: _Plain | _Gzip | _Zstd
+        if head.startswith(_GZIP):
+            self.compression, self._codec = "gzip", _Gzip(self._blob, what)
+        elif head.startswith(_ZSTD):
+            self.compression, self._codec = "zstd", _Zstd(self._blob)
+        else:
+            for magic, name in _UNSUPPORTED.items():
+                if head.startswith(magic):
+                    raise InputError(f"{what} is compressed with {name}, which layers may not use")
+            self.compression, self._codec = "none", _Plain(self._blob)
+
+    @property
+    def blob_digest(self) -> str:
+        """``sha256:...`` of the stored bytes read so far (the blob's digest once ended)."""
+        return self._blob.digest
+
+    @property
+    def blob_size(self) -> int:
+        """Stored bytes read so far."""
+        return self._blob.size
+
+    @property
+    def diff_id(self) -> str:
+        """``sha256:...`` of the uncompressed bytes read so far."""
+        return f"sha256:{self._hash.hexdigest()}"
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` uncompressed bytes (fewer is not the end; ``b""`` is).
+
+        Raises:
+            DigestMismatchError: the blob does not match its descriptor (found at its end).
+            InputError: the compressed data is corrupt or truncated, or the diff_id is wrong.
+        """
+        n = size if size is not None and size > 0 else _OUT_CHUNK
+        if self._pos >= len(self._out) and (self._ended or not self._fill()):
+            return b""
+        data = self._out[self._pos : self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def _fill(self) -> bool:
+        """Put the next decompressed step in the buffer; False (after the end checks) at the end."""
+        if self.compression == "none":
+            data = self._produce()
+        else:
+            if self._prefetch is None:
+                self._prefetch = _Prefetch(self._produce)
+            data = self._prefetch.get()
+        self._out, self._pos = data, 0
+        if not data:
+            self._ended = True
+            self._check_diff_id()
+            return False
+        self._hash.update(data)  # here, not in the thread: the reader waits on the thread anyway
+        self.size += len(data)
+        return True
+
+    def _produce(self) -> bytes:
+        """Decompress the next step; ``b""`` once the blob is read and checked."""
+        try:
+            data = self._codec.read(_OUT_CHUNK)
+        except (zlib.error, zstandard.ZstdError) as exc:
+            self._blob.drain()  # a corrupt blob is a digest mismatch first
+            raise InputError(f"{self._what} has corrupt {self.compression} data: {exc}") from None
+        if not data:
+            self._blob.drain()
+        return data
+
+    def _check_diff_id(self) -> None:
+        if self._expect_diff_id and self.diff_id != self._expect_diff_id:
+            raise DigestMismatchError(
+                f"{self._what} uncompressed has digest {self.diff_id}, but the image config "
+                f"says its diff_id is {self._expect_diff_id}: the image was modified or is corrupt"
+            )
+
+    def finish(self) -> None:
+        """Read and check whatever the consumer left unread (tar padding, or all of it).
+
+        Raises:
+            DigestMismatchError: the blob or its uncompressed bytes do not match their digests.
+            InputError: the compressed data is corrupt or truncated.
+        """
+        self._out, self._pos = b"", 0
+        while not self._ended and self._fill():
+            pass
+
+    def verify_after_error(self) -> None:
+        """After a parse error: raise DigestMismatchError if the blob itself is corrupt.
+
+        A tampered blob makes the tar look malformed; the digest names the real cause.
+        """
+        if self._ended:
+            return
+        if self._prefetch is not None:
+            self._prefetch.stop()  # the blob is ours alone from here on
+            self._prefetch.raise_pending(DigestMismatchError)
+        self._blob.drain()
+
+    def close(self) -> None:
+        """Stop decompressing ahead and release the underlying file (idempotent)."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+    def __enter__(self) -> LayerStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,219 @@
+"""``tarfile`` hardened for hostile archives, and told how each archive ended.
+
+:class:`LayerTar` is a :class:`tarfile.TarFile` whose headers are parsed by :class:`SafeTarInfo`,
+which refuses what ``tarfile`` would otherwise read whole into memory or recurse on: a PAX or GNU
+long-name header larger than 1 MiB, more than 8 such headers in a row, negative sizes. It also
+records the header error that ended the archive in :attr:`LayerTar.end`, because ``tarfile``
+treats a zero block, a missing trailer, a truncated header and a corrupt header after the first
+alike (as the end) and only the first two are an honest end.
+
+What this module does not do: read member data, or bound the size of GNU sparse maps (they grow
+with the archive's own bytes, never with the sizes it claims).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+from typing import Any, Self, cast
+
+from dockwright.errors import InputError, UnsafeArchiveError
+from dockwright.inspect._image_source import LayerBlob
+from dockwright.inspect._layer_stream import LayerStream
+
+__all__ = [
+    "HostileTarError",
+    "LayerTar",
+    "SafeTarInfo",
+    "member_chunks",
+    "normalize_name",
+    "open_layer_tar",
+    "tar_errors",
+]
+
+_META_TYPES = frozenset(
+    {
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    }
+)
+_MAX_META = 1 << 20
+_MAX_META_CHAIN = 8
+_CHUNK = 1 << 20
+_TAR_BUFSIZE = 32 << 10
+# What tarfile raises on malformed input besides TarError (sparse maps, numbers, nesting).
+_TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, IndexError, OverflowError, RecursionError)
+
+
+class HostileTarError(tarfile.TarError):
+    """The archive holds a header built to exhaust memory or recursion."""
+
+
+class LayerTar(tarfile.TarFile):
+    """A tar read with :class:`SafeTarInfo`.
+
+    :attr:`end` says how the last header read failed: ``zero`` (a zero block: the proper end),
+    ``empty`` (no more bytes: no end marker), ``truncated`` (a partial block) or ``invalid``
+    (a bad checksum); ``""`` while none has.
+    """
+
+    end: str = ""
+    meta_chain: int = 0
+
+
+class _StreamTar(LayerTar):
+    """A streamed layer: forgets each header once read (tarfile would keep them all)."""
+
+    def next(self) -> tarfile.TarInfo | None:
+        """The next member, or None at the end."""
+        info = super().next()
+        self.members.clear()  # type: ignore[attr-defined]
+        return info
+
+
+def _header_end(buf: bytes) -> str:
+    """Why ``buf`` is not a header (the checks of ``TarInfo.frombuf``, in its order)."""
+    if not buf:
+        return "empty"
+    if len(buf) != tarfile.BLOCKSIZE:
+        return "truncated"
+    if buf.count(0) == tarfile.BLOCKSIZE:
+        return "zero"
+    return "invalid"
+
+
+class SafeTarInfo(tarfile.TarInfo):
+    """Header parsing with limits (see the module docstring)."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
+        """Read the next header from ``tarfile_``, refusing hostile extended headers."""
+        buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)
+        try:
+            obj = cls.frombuf(buf, tarfile_.encoding, tarfile_.errors)
+        except tarfile.HeaderError:
+            if isinstance(tarfile_, LayerTar):
+                tarfile_.end = _header_end(buf)
+            raise
+        obj.offset = tarfile_.fileobj.tell() - tarfile.BLOCKSIZE
+        if obj.size < 0:
+            raise HostileTarError(f"member {obj.name!r} has a negative size")
+        if obj.type not in _META_TYPES:
+            return obj._proc_member(tarfile_)  # type: ignore[attr-defined,no-any-return]
+        if obj.size > _MAX_META:
+            raise HostileTarError(
+                f"extended header of {obj.size} bytes at offset {obj.offset} (the limit is {_MAX_META})"
+            )
+        chain = getattr(tarfile_, "meta_chain", 0)
+        if chain >= _MAX_META_CHAIN:
+            raise HostileTarError(
+                f"more than {_MAX_META_CHAIN} extended headers in a row at offset {obj.offset}"
+            )
+        if isinstance(tarfile_, LayerTar):
+            tarfile_.meta_chain = chain + 1
+        try:
+            return obj._proc_member(tarfile_)  # type: ignore[attr-defined,no-any-return]
+        finally:
+            if isinstance(tarfile_, LayerTar):
+                tarfile_.meta_chain = chain
+
+
+def normalize_name(name: str) -> tuple[str, str]:
+    """Normalize a member name as a runtime does: relative, no ``.``/``..``, clamped at the root.
+
+    Returns:
+        The path (``""`` for the root) and a warning code: ``""``, ``absolute-path`` or
+        ``path-traversal``.
+    """
+    if name.startswith("./"):
+        name = name[2:]
+    if (
+        not name.startswith("/")
+        and "//" not in name
+        and "/./" not in name
+        and "/../" not in name
+        and not name.startswith(("../", "./"))
+        and name not in (".", "..")
+        and not name.endswith(("/.", "/.."))
+    ):
+        return name.rstrip("/"), ""
+    issue = "absolute-path" if name.startswith("/") else ""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            issue = "path-traversal"
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts), issue
+
+
+def open_layer_tar(stream: LayerStream) -> LayerTar | None:
+    """Open the stream as a tar; None for an empty layer (no bytes at all, as Go's tar reads it)."""
+    try:
+        return _StreamTar.open(
+            fileobj=cast(Any, stream),
+            mode="r|",
+            bufsize=_TAR_BUFSIZE,
+            tarinfo=SafeTarInfo,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
+    except tarfile.ReadError as exc:
+        if str(exc) == "empty file":
+            return None
+        raise tarfile.ReadError(f"{exc} at offset 0") from None
+
+
+def member_chunks(tar: LayerTar, info: tarfile.TarInfo) -> Iterator[bytes]:
+    """A member's data in chunks: straight from the stream, or through tarfile for sparse files."""
+    if info.sparse is None and tar.fileobj.tell() == info.offset_data:
+        left = info.size
+        while left > 0:
+            chunk = tar.fileobj.read(min(_CHUNK, left))
+            if not chunk:
+                raise tarfile.ReadError(f"unexpected end of data in {info.name}")
+            left -= len(chunk)
+            yield chunk
+        return
+    f = tar.extractfile(info)
+    if f is None:  # pragma: no cover (only called for regular files)
+        return
+    try:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+    except tarfile.ReadError as exc:
+        raise tarfile.ReadError(f"{exc} in {info.name}") from None
+
+
+class tar_errors:
+    """Map tarfile's errors to ours, after checking the blob's digest (the likelier cause)."""
+
+    def __init__(self, blob: LayerBlob, stream: LayerStream) -> None:
+        self._blob = blob
+        self._stream = stream
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, HostileTarError):
+            self._stream.verify_after_error()
+            raise UnsafeArchiveError(
+                f"{self._blob.what} holds a hostile tar header: {exc}",
+                hint="the image is malformed or built to attack tools that read it; do not use it",
+            ) from None
+        if isinstance(exc, _TAR_ERRORS):
+            self._stream.verify_after_error()
+            text = str(exc) or type(exc).__name__
+            if "unexpected end of data" in text or isinstance(exc, EOFError):
+                raise InputError(f"{self._blob.what} is truncated: {text}") from None
+            raise InputError(f"{self._blob.what} is not a valid tar archive: {text}") from None
