@@ -7,7 +7,9 @@ served by the ``http_server`` fixture. No internet is used. Refusals are in ``te
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -281,3 +283,26 @@ def test_docker_archive_output(tmp_path: Path, mirror: Mirror) -> None:
     assert manifest["RepoTags"] == ["docker.io/library/demo:1.0"]
     assert manifest["Layers"] == [f"blobs/sha256/{d.removeprefix('sha256:')}" for d in result["layers"]]
     assert set(names) == {"manifest.json", "blobs", "blobs/sha256", manifest["Config"], *manifest["Layers"]}
+
+
+def test_by_origin_layering_keeps_packages_apart_from_local_files(tmp_path: Path, mirror: Mirror) -> None:
+    spec = write_project(tmp_path / "proj", mirror)
+    cache = tmp_path / "cache"
+    single = build(cache, spec, f"oci:{tmp_path}/single")
+    spec.write_text(spec.read_text() + "layering: by-origin\n")
+    first = build(cache, spec, f"oci:{tmp_path}/split")
+    assert len(single["layers"]) == 1 and len(first["layers"]) == 2
+    image = read_image(tmp_path / "split")
+    layer_paths = []
+    for layer in image.manifest["layers"]:
+        data = gzip.decompress((tmp_path / "split" / "blobs" / "sha256" / layer["digest"][7:]).read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            layer_paths.append({info.name.rstrip("/") for info in tar})
+    packages, files = layer_paths
+    assert "var/lib/dpkg/status.d/app" in packages and "app/server.sh" not in packages
+    assert {"app", "app/server.sh", "app/run"} <= files and not any(p.startswith("usr/") for p in files)
+    # Changing the application changes only the top layer: the package layer is reused as is.
+    (tmp_path / "proj" / "app" / "server.sh").write_text("echo changed\n")
+    second = build(cache, spec, f"oci:{tmp_path}/split2")
+    assert second["layers"][0] == first["layers"][0]
+    assert second["layers"][1] != first["layers"][1]
