@@ -115,7 +115,7 @@ def bloated() -> tuple[ImageContents, list[Package]]:
         file("var/cache/apt/archives/x.deb", 8 * MB),
         file("var/cache/apt/archives/lock", 0),
         file("var/cache/apt/pkgcache.bin", 2 * MB),
-        file("var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4", 9 * MB),
+        file("var/lib/apt/lists/mirror.example_debian_dists_bookworm_main_binary-amd64_Packages.lz4", 9 * MB),
         file("var/lib/apt/lists/lock", 0),
         file("var/lib/apt/lists/partial/half-done", 1 * MB),
         file(f"{SITE}/_pytest/python.py", 400_000),

@@ -65,7 +65,7 @@ def test_category_kinds_and_largest_paths() -> None:
         ("apt archives", 8 * MB),
     ]
     assert [item.path for item in caches.paths] == [
-        "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4",
+        "var/lib/apt/lists/mirror.example_debian_dists_bookworm_main_binary-amd64_Packages.lz4",
         "var/cache/apt/archives/x.deb",
     ]
     assert caches.files == 4
@@ -128,7 +128,7 @@ def test_to_dict_is_json_ready() -> None:
         ("var/cache/apt/srcpkgcache.bin", "apt cache"),
         ("var/lib/apt/lists/lock", None),
         ("var/lib/apt/lists/partial/x", None),
-        ("var/lib/apt/lists/deb.debian.org_Release", "apt lists"),
+        ("var/lib/apt/lists/mirror.example_Release", "apt lists"),
         ("root/.cache/pip/http/a/b", "pip cache"),
         ("home/app/.cache/pip/wheels/x.whl", "pip cache"),
         ("root/.npm/_cacache/index-v5/aa", "npm cache"),
