@@ -97,6 +97,9 @@ def test_lock_then_build_writes_the_image_the_spec_describes(tmp_path: Path, mir
             "components": ["main"],
             "inRelease": "sha256:" + hashlib.sha256(inrelease).hexdigest(),
             "date": "Mon, 01 Jan 2024 00:00:00 UTC",
+            "origin": "Dockwright Tests",
+            "codename": "testing",
+            "version": "",
         }
     ]
     # app depends on libfoo | libbar (the first alternative wins), libfoo pre-depends on base.

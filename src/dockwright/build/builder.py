@@ -120,6 +120,9 @@ def resolve_spec(
             components=next(c.components for c in configs if c.suite == vi.suite),
             inrelease_sha256="sha256:" + vi.inrelease_sha256,
             date=vi.release.date.strftime("%a, %d %b %Y %H:%M:%S UTC"),
+            origin=vi.release.origin,
+            codename=vi.release.codename,
+            version=vi.release.fields.get("Version", ""),
         )
     timestamp = max(int(vi.release.date.timestamp()) for vi in indexes)
     return Lock(

@@ -26,6 +26,7 @@ from dockwright.build.accounts import Accounts
 from dockwright.build.assemble import assemble
 from dockwright.build.localfiles import FILES_ORIGIN, add_local_files, local_files_digest
 from dockwright.build.lock import Lock
+from dockwright.build.osrelease import os_release_text, write_os_release
 from dockwright.build.spec import Spec
 from dockwright.fs.tree import Entry, EntryType, FileTree
 from dockwright.fsutil import atomic_write_bytes, fsync_dir
@@ -58,6 +59,7 @@ def layer_key(plan: LayerPlan) -> str:
         "dockwright": __version__,
         "architecture": plan.lock.architecture,
         "debs": sorted(p.sha256 for p in plan.lock.packages),
+        "os-release": os_release_text(plan.lock.repositories),
         "users": [repr(u) for u in spec.users],
         "groups": [repr(g) for g in spec.groups],
         "strip": list(spec.strip),
@@ -157,6 +159,12 @@ def _write_to_cache(cache: BlobCache, entries: list[Entry], mtime: int, comment:
     return PrebuiltLayer(info=info, path=final, comment=comment)
 
 
+def _overlay(tree: FileTree, plan: LayerPlan) -> None:
+    """What goes over the packages before the generated files: os-release, then local files."""
+    write_os_release(tree, plan.lock.repositories)
+    add_local_files(tree, plan.spec.files, plan.base_dir)
+
+
 def build_layers(
     plan: LayerPlan,
     *,
@@ -186,7 +194,7 @@ def build_layers(
         accounts=plan.accounts(),
         strip=plan.spec.strip,
         arch=plan.lock.architecture,
-        overlay=lambda t: add_local_files(t, plan.spec.files, plan.base_dir),
+        overlay=lambda t: _overlay(t, plan),
     )
     stage("writing layers")
     layers = [

@@ -80,6 +80,9 @@ class LockedRepository:
     components: tuple[str, ...]
     inrelease_sha256: str
     date: str
+    origin: str = ""
+    codename: str = ""
+    version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -89,6 +92,9 @@ class LockedRepository:
             "components": list(self.components),
             "inRelease": self.inrelease_sha256,
             "date": self.date,
+            "origin": self.origin,
+            "codename": self.codename,
+            "version": self.version,
         }
 
     @classmethod
@@ -101,6 +107,9 @@ class LockedRepository:
                 components=tuple(str(c) for c in d["components"]),
                 inrelease_sha256=str(d["inRelease"]),
                 date=str(d["date"]),
+                origin=str(d.get("origin", "")),
+                codename=str(d.get("codename", "")),
+                version=str(d.get("version", "")),
             )
         except (KeyError, TypeError) as exc:
             raise LockError(f"malformed repository entry in the lock: {exc!r}") from None

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dockwright.cli.common import emit_json, run
+from dockwright.errors import InputError
 from dockwright.fsutil import atomic_write_bytes
 
 __all__ = ["register"]
@@ -18,6 +19,15 @@ __all__ = ["register"]
 _PLATFORM = click.option(
     "--platform", default=None, help="os/arch[/variant] to pick from a multi-arch index."
 )
+
+
+def _write(output: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(output, data)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {output}: {exc.strerror or exc}", hint="pass -o a path in a writable directory"
+        ) from None
 
 
 def _package_dict(p: Any) -> dict[str, Any]:
@@ -92,7 +102,7 @@ def sbom_cmd(image: str, platform: str | None, fmt: str, output: Path | None) ->
     if output is None:
         click.echo(data.decode(), nl=not data.endswith(b"\n"))
     else:
-        atomic_write_bytes(output, data)
+        run(lambda: _write(output, data))
 
 
 @click.command("diff")
