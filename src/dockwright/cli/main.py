@@ -26,6 +26,7 @@ import click
 
 from dockwright import __version__
 from dockwright.cli.common import emit_json, err_console, run
+from dockwright.cli import registry_cmds
 from dockwright.cli.inspect_cmds import register
 
 __all__ = ["main"]
@@ -116,6 +117,7 @@ def build(
 
 
 register(cli)
+registry_cmds.register(cli)
 
 
 def main() -> None:

@@ -1,0 +1,242 @@
+"""Benchmark ``dockwright push``/``pull`` against ``skopeo copy`` on a local ``docker-registry``.
+
+Run from the repository (needs ``/usr/bin/docker-registry`` and ``skopeo``)::
+
+    .venv/bin/python benchmarks/ship_vs_skopeo.py [--runs N] [--size-mb 200] [--layers 8] [--json FILE]
+
+What it does, in one temporary directory: write an OCI layout holding one image of ``--layers``
+layers whose blobs add up to about ``--size-mb`` MB (deterministic pseudo-random bytes, so gzip
+cannot shrink them and every run moves the same bytes), then for ``--runs`` rounds, interleaved so
+drift in the machine's load hits both tools alike:
+
+* **push cold**: into a freshly started registry (empty storage), ``oci:`` to ``docker://``;
+* **push warm**: the same again, every blob already in the repository (dockwright must send no
+  blob bytes: its ``--json`` summary is checked);
+* **pull cold**: ``docker://`` into a new ``oci:`` directory;
+* **pull warm**: again into that directory, every blob already there;
+* **start only**: ``push --help`` and ``skopeo copy --help``, the fixed cost of starting each tool.
+
+dockwright runs as a subprocess (interpreter start and imports included, as for skopeo) through
+the registry commands' ``register`` on a bare click group, with ``--tls-verify=false`` (plain HTTP on
+loopback); skopeo with ``--dest-tls-verify=false``/``--src-tls-verify=false``. Each tool gets its
+own registry per round so neither finds the other's blobs. Throughput is blob bytes per wall second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REGISTRY = "/usr/bin/docker-registry"
+
+
+def _cli(args: list[str]) -> None:
+    """Entry point of the ``--cli`` mode: the registry commands on a bare group."""
+    import click
+
+    from dockwright.cli.registry_cmds import register
+
+    @click.group()
+    @click.pass_context
+    def group(ctx: click.Context) -> None:
+        ctx.obj = {"quiet": True}
+
+    register(group)
+    group(args, prog_name="dockwright")
+
+
+def make_image(layout: Path, size_mb: int, layers: int) -> tuple[int, str]:
+    """Write the benchmark image; return its blob bytes and manifest digest."""
+    import random
+
+    from dockwright.fs.tree import Entry, EntryType, FileTree
+    from dockwright.oci.image_writer import ImageConfigInput, write_image
+
+    rng = random.Random(20261128)
+    per_layer = size_mb * 1_000_000 // layers
+    trees = []
+    for i in range(layers):
+        tree, left, j = FileTree(), per_layer, 0
+        while left > 0:
+            data = rng.randbytes(min(4 << 20, left))
+            tree.add(Entry(path=f"layer{i}/file{j}", type=EntryType.FILE, data=data))
+            left, j = left - len(data), j + 1
+        trees.append(tree)
+    result = write_image(
+        trees, ImageConfigInput(cmd=["/bin/true"]), f"oci:{layout}:bench", mtime=0, compresslevel=1
+    )
+    blob_bytes = len(result.config) + sum(info.size for info in result.layers)
+    return blob_bytes, str(result.manifest_digest)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def registry(workdir: Path) -> Iterator[str]:
+    """Start a fresh docker-registry on loopback; yield ``127.0.0.1:PORT``."""
+    workdir.mkdir(parents=True)
+    port = _free_port()
+    config = workdir / "config.yml"
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {workdir / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: {secrets.token_hex(8)}\n"
+    )
+    with open(workdir / "log", "wb") as log:
+        process = subprocess.Popen(
+            [REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; return wall and CPU seconds (children) and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, proc.stdout
+
+
+def one_round(
+    work: Path, layout: Path, n: int, results: dict[str, list[tuple[float, float]]]
+) -> dict[str, Any]:
+    dw = [sys.executable, str(Path(__file__).resolve()), "--cli"]
+    checks: dict[str, Any] = {}
+    with registry(work / f"reg-dw-{n}") as dw_host, registry(work / f"reg-sk-{n}") as sk_host:
+        dw_ref, sk_ref = f"docker://{dw_host}/bench/app:1", f"docker://{sk_host}/bench/app:1"
+        dw_out, sk_out = work / f"dw-pull-{n}", work / f"sk-pull-{n}"
+        cases = [
+            ("push cold", [*dw, "push", f"oci:{layout}:bench", dw_ref, "--tls-verify=false", "--json"],
+             ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:bench", sk_ref]),
+            ("push warm", [*dw, "push", f"oci:{layout}:bench", dw_ref, "--tls-verify=false", "--json"],
+             ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:bench", sk_ref]),
+            ("pull cold", [*dw, "pull", dw_ref, f"oci:{dw_out}:bench", "--tls-verify=false", "--json"],
+             ["skopeo", "copy", "-q", "--src-tls-verify=false", sk_ref, f"oci:{sk_out}:bench"]),
+            ("pull warm", [*dw, "pull", dw_ref, f"oci:{dw_out}:bench", "--tls-verify=false", "--json"],
+             ["skopeo", "copy", "-q", "--src-tls-verify=false", sk_ref, f"oci:{sk_out}:bench"]),
+            ("start only", [*dw, "push", "--help"], ["skopeo", "copy", "--help"]),
+        ]  # fmt: skip
+        for name, dw_cmd, sk_cmd in cases:
+            wall, cpu, out = timed(dw_cmd)
+            results.setdefault(f"dockwright {name}", []).append((wall, cpu))
+            if "--json" in dw_cmd:
+                checks[name] = json.loads(out)
+            wall, cpu, _ = timed(sk_cmd)
+            results.setdefault(f"skopeo {name}", []).append((wall, cpu))
+    return checks
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--cli":
+        _cli(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    for tool in (REGISTRY, "skopeo"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed")
+    with tempfile.TemporaryDirectory(prefix="ship-bench-") as tmp:
+        work = Path(tmp)
+        layout = work / "layout"
+        start = time.perf_counter()
+        blob_bytes, digest = make_image(layout, args.size_mb, args.layers)
+        print(
+            f"image: {args.layers} layers, {blob_bytes:,} blob bytes, {digest} "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
+        results: dict[str, list[tuple[float, float]]] = {}
+        load = [os.getloadavg()[0]]
+        checks: list[dict[str, Any]] = []
+        for n in range(args.runs):
+            checks.append(one_round(work, layout, n, results))
+            print(f"round {n + 1}/{args.runs} done")
+        load.append(os.getloadavg()[0])
+    report(results, checks, blob_bytes, digest, load, args)
+
+
+def report(
+    results: dict[str, list[tuple[float, float]]],
+    checks: list[dict[str, Any]],
+    blob_bytes: int,
+    digest: str,
+    load: list[float],
+    args: argparse.Namespace,
+) -> None:
+    rows = {}
+    print(
+        "\n| what is timed | median s | min s | MB/s (median) | CPU s (median) |\n|---|---:|---:|---:|---:|"
+    )
+    for name, runs in results.items():
+        walls = [w for w, _ in runs]
+        median = statistics.median(walls)
+        rows[name] = {"median": median, "min": min(walls), "cpu": statistics.median(c for _, c in runs)}
+        rate = blob_bytes / 1e6 / median
+        print(f"| {name} | {median:.3f} | {min(walls):.3f} | {rate:.0f} | {rows[name]['cpu']:.3f} |")
+    print()
+    for case in ("push cold", "push warm", "pull cold", "pull warm"):
+        sk, dw = rows[f"skopeo {case}"], rows[f"dockwright {case}"]
+        print(
+            f"{case}: skopeo/dockwright = {sk['median'] / dw['median']:.2f} (median), "
+            f"{sk['min'] / dw['min']:.2f} (min)"
+        )
+    warm_bytes = [c["push warm"]["bytesSent"] for c in checks]
+    digests = {c[case]["digest"] for c in checks for case in c}
+    print(f"re-push blob bytes sent: {warm_bytes}; digests: {sorted(digests)} (image {digest})")
+    print(f"load average: {load[0]:.2f} before, {load[1]:.2f} after")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date": datetime.date.today().isoformat(),
+                    "blobBytes": blob_bytes,
+                    "digest": digest,
+                    "runs": {k: [list(r) for r in v] for k, v in results.items()},
+                    "summary": rows,
+                    "repushBytesSent": warm_bytes,
+                    "load": load,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
