@@ -25,8 +25,8 @@ from typing import Any
 import click
 
 from dockwright import __version__
-from dockwright.cli.common import emit_json, err_console, run
 from dockwright.cli import registry_cmds
+from dockwright.cli.common import emit_json, err_console, run
 from dockwright.cli.inspect_cmds import register
 
 __all__ = ["main"]
