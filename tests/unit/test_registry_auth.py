@@ -451,3 +451,16 @@ def test_from_store_reads_the_stored_credentials(tmp_path: Path) -> None:
         assert "s3cret" not in repr(auth.credentials)
     with RegistryAuth.from_store("127.0.0.1:6000", config_path=config) as anonymous:
         assert anonymous.credentials is None
+
+
+def test_scopes_are_merged_whatever_order_the_registry_writes_them_in() -> None:
+    from dockwright.registry.auth import _normalize_scopes
+
+    assert _normalize_scopes(["repository:a/b:push,pull", "repository:a/b:pull"]) == (
+        "repository:a/b:pull,push",
+    )
+    assert _normalize_scopes(["repository:a/b:pull,push"]) == _normalize_scopes(["repository:a/b:push,pull"])
+    assert _normalize_scopes(["repository:z:pull", "registry:catalog:*"]) == (
+        "registry:catalog:*",
+        "repository:z:pull",
+    )

@@ -186,11 +186,13 @@ class RegistryAuth:
         return {"Authorization": header}
 
     def _bearer(self, challenge: Challenge, request: httpx.Request, scope: str) -> dict[str, str]:
+        # Scopes are normalized (actions merged and sorted per resource): registries write the
+        # same scope as "pull,push" or "push,pull" from one challenge to the next.
         realm = challenge.params.get("realm")
         if not realm:
             raise NetworkError(f"{_registry_name(request.url)} sent a Bearer challenge without a realm")
         service = challenge.params.get("service", "")
-        scopes = tuple(dict.fromkeys(scope.split() + challenge.params.get("scope", "").split()))
+        scopes = _normalize_scopes(scope.split() + challenge.params.get("scope", "").split())
         key = (realm, service, scopes)
         with self._lock:
             token, expires = self._tokens.get(key, ("", 0.0))
@@ -374,3 +376,18 @@ def _repositories(scopes: list[str]) -> list[str]:
         name = rest.rpartition(":")[0]
         out.append(name if kind.startswith("repository") and name else item)
     return list(dict.fromkeys(out))
+
+
+def _normalize_scopes(scopes: list[str]) -> tuple[str, ...]:
+    """Merge ``type:name:actions`` scopes per resource, with sorted actions, in a stable order."""
+    merged: dict[str, set[str]] = {}
+    for item in scopes:
+        resource, sep, actions = item.rpartition(":")
+        if not sep or not resource:
+            merged.setdefault(item, set())
+            continue
+        merged.setdefault(resource, set()).update(a for a in actions.split(",") if a)
+    return tuple(
+        f"{resource}:{','.join(sorted(actions))}" if actions else resource
+        for resource, actions in sorted(merged.items())
+    )
