@@ -14,7 +14,8 @@
     │   └── DigestMismatchError             bytes do not match the digest from a signed source
     ├── UnsafeArchiveError          exit 6  a package archive holds hostile entries
     ├── BuildConflictError          exit 7  two origins write the same path differently
-    └── GateError                   exit 8  an inspected image fails a --fail-on rule
+    ├── GateError                   exit 8  an inspected image fails a --fail-on rule
+    └── PolicyViolation             exit 9  an authentic image breaks the trust policy (packages, age)
 
 Every error carries a ``hint``: one sentence saying what to do, printed by the CLI under the message.
 Lower-library exceptions (httpx, tarfile, yaml) are mapped to these at the module that calls them.
@@ -31,6 +32,7 @@ __all__ = [
     "InputError",
     "LockError",
     "NetworkError",
+    "PolicyViolation",
     "ResolutionError",
     "SignatureError",
     "SpecError",
@@ -160,3 +162,10 @@ class GateError(DockwrightError):
     def __init__(self, message: str, *, reasons: tuple[str, ...], hint: str | None = None) -> None:
         self.reasons = reasons
         super().__init__(message, hint=hint)
+
+
+class PolicyViolation(DockwrightError):
+    """An image verified as authentic, but the trust policy forbids what it holds (or its age)."""
+
+    exit_code = 9
+    default_hint = "rebuild the image without what is listed, or change the policy"

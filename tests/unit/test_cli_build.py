@@ -44,6 +44,7 @@ RESULT_KEYS = {
     "buildCacheHit",
     "lockWritten",
     "created",
+    "provenance",
 }
 
 
@@ -309,3 +310,34 @@ def test_by_origin_layering_keeps_packages_apart_from_local_files(tmp_path: Path
     second = build(cache, spec, f"oci:{tmp_path}/split2")
     assert second["layers"][0] == first["layers"][0]
     assert second["layers"][1] != first["layers"][1]
+
+
+def test_build_attaches_signed_provenance_naming_every_deb(
+    tmp_path: Path, mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwright.oci.digest import Digest
+    from dockwright.registry.store import LayoutSource
+    from dockwright.trust.attestation_store import list_attestations
+    from dockwright.trust.envelope import open_statement
+    from dockwright.trust.keys import create_key
+
+    monkeypatch.setenv("DOCKWRIGHT_KEY_PASSPHRASE", "test passphrase")
+    key = create_key(tmp_path / "keys", "builder", passphrase="test passphrase")
+    spec = write_project(tmp_path / "proj", mirror)
+    cache = tmp_path / "cache"
+    plain = build(cache, spec, f"oci:{tmp_path}/plain:v1")
+    assert plain["provenance"] is None
+    result = build(cache, spec, f"oci:{tmp_path}/signed:v1", "--attest-key", str(key.private))
+    assert result["manifestDigest"] == plain["manifestDigest"]  # the image itself is unchanged
+    stored = list_attestations(
+        LayoutSource(tmp_path / "signed", "v1"), Digest.parse(result["manifestDigest"])
+    )
+    [attestation] = stored
+    assert str(attestation.envelope_digest) == result["provenance"]
+    verified = open_statement(attestation.envelope, [key.key], 1)
+    statement = verified.statement.to_dict()
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"][0]["digest"] == {"sha256": result["manifestDigest"].removeprefix("sha256:")}
+    lock = json.loads((spec.parent / "dockwright.lock").read_text())
+    deps = {d["digest"]["sha256"] for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]}
+    assert {p["sha256"] for p in lock["packages"]} <= deps

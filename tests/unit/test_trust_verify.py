@@ -230,7 +230,7 @@ def resolver(digest: str, **fields: Any) -> Callable[[str], Resolved]:
 def refused(kind: type[ImageRefused], ref: str, pol: Policy, **kwargs: Any) -> ImageRefused:
     with pytest.raises(kind) as caught:
         verify_image(ref, pol, options=kwargs.pop("options", OPTIONS), **kwargs)
-    assert caught.value.exit_code == 5
+    assert caught.value.exit_code == (9 if kind is PolicyViolationError else 5)
     return caught.value
 
 

@@ -13,21 +13,26 @@ the library's reporters, prints results (``--json`` for machines) and maps error
 6     a package archive holds hostile entries
 7     two origins write the same path differently
 8     an inspected image fails a ``--fail-on`` rule
+9     an authentic image breaks the trust policy (``verify --policy``)
 ====  ==========================================================
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dockwright import __version__
-from dockwright.cli import registry_cmds
+from dockwright.cli import registry_cmds, trust_cmds
 from dockwright.cli.common import emit_json, err_console, run
 from dockwright.cli.inspect_cmds import register
+
+if TYPE_CHECKING:
+    from dockwright.build.builder import BuildOptions
 
 __all__ = ["main"]
 
@@ -85,6 +90,12 @@ def lock(obj: dict[str, Any], spec: Path | None, lockfile: Path | None, as_json:
 @click.option("--locked", is_flag=True, help="Fail if the lock is missing or stale instead of resolving.")
 @click.option("--lockfile", type=click.Path(dir_okay=False, path_type=Path), help="Default: next to SPEC.")
 @click.option("--no-cache", is_flag=True, help="Rebuild layers even when the build cache has them.")
+@click.option(
+    "--attest-key",
+    envvar="DOCKWRIGHT_ATTEST_KEY",
+    metavar="KEY",
+    help="Sign SLSA provenance with KEY and attach it to an oci: output.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def build(
@@ -94,6 +105,7 @@ def build(
     locked: bool,
     lockfile: Path | None,
     no_cache: bool,
+    attest_key: str | None,
     as_json: bool,
 ) -> None:
     """Build SPEC into an OCI image and print its manifest digest."""
@@ -111,13 +123,36 @@ def build(
         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
         use_build_cache=not no_cache,
     )
+    started = datetime.now(UTC)
     with progress_reporter(obj["quiet"]) as reporter:
         result = run(lambda: build_image(options, reporter=reporter))
-    _emit(as_json, result.to_dict(), result.manifest_digest)
+    provenance = run(lambda: _provenance(options, result.output, result.manifest_digest, attest_key, started))
+    _emit(as_json, {**result.to_dict(), "provenance": provenance}, result.manifest_digest)
+
+
+def _provenance(
+    options: BuildOptions, output: str, digest: str, key: str | None, started: datetime
+) -> str | None:
+    """Sign and attach the build's provenance when a key is given; its envelope digest, or None."""
+    if key is None:
+        return None
+    from dockwright.trust.commands import load_key
+    from dockwright.trust.signing import write_build_provenance
+
+    return write_build_provenance(
+        output,
+        digest,
+        spec_path=options.spec_path,
+        lock_path=options.lock_path,
+        signer=load_key(key),
+        started_on=started,
+        source_date_epoch=options.source_date_epoch,
+    )
 
 
 register(cli)
 registry_cmds.register(cli)
+trust_cmds.register(cli)
 
 
 def main() -> None:

@@ -207,8 +207,19 @@ def _transfer(obj: dict[str, Any] | None, source: str, destination: str, flags: 
         max_connections=max(8, 2 * flags["jobs"]),
     )
     quiet = bool((obj or {}).get("quiet")) or not err_console.is_terminal
-    with Connections(registry) as connect, _reporter(quiet) as reporter:
-        summary = run(lambda: copy(source, destination, connect=connect, options=options, reporter=reporter))
+    with Connections(registry) as connect:
+        if flags.get("verify") is not None:
+            from dockwright.cli.trust_cmds import verify_for_copy
+
+            source = verify_for_copy(source, flags["verify"], connect)
+        with _reporter(quiet) as reporter:
+            summary = run(
+                lambda: copy(source, destination, connect=connect, options=options, reporter=reporter)
+            )
+        if flags["with_referrers"]:
+            from dockwright.cli.trust_cmds import copy_trust
+
+            copy_trust(source, destination, connect)
     _print_summary(summary, source, destination, time.monotonic() - started, flags["as_json"])
 
 
@@ -242,6 +253,10 @@ def _require_registry(reference: str, role: str, command: str) -> None:
 @click.argument("source")
 @click.argument("destination")
 @_copy_options
+@click.option(
+    "--verify", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="POLICY",
+    help="Verify SOURCE against POLICY first (TUF, attestations, layers), then copy it by digest.",
+)  # fmt: skip
 @click.pass_obj
 def copy_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **flags: Any) -> None:
     """Copy an image (and its referrers) from SOURCE to DESTINATION: oci:, docker-archive: or docker://."""
@@ -263,6 +278,10 @@ def push_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **fla
 @click.argument("source")
 @click.argument("destination")
 @_copy_options
+@click.option(
+    "--verify", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="POLICY",
+    help="Verify SOURCE against POLICY first (TUF, attestations, layers), then copy it by digest.",
+)  # fmt: skip
 @click.pass_obj
 def pull_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **flags: Any) -> None:
     """Pull SOURCE (docker://HOST/REPO[:TAG|@DIGEST]) into DESTINATION (oci:DIR[:TAG] or docker-archive:)."""

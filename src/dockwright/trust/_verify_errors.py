@@ -9,6 +9,7 @@
         │                                   not-pinned, malformed-attestation, unknown-key
         ├── SbomMismatchError               sbom-mismatch (``diff``: what changed in the layers)
         └── PolicyViolationError            forbidden-package, dev-packages, wasted, too-old, no-age
+                                            (also a PolicyViolation: exit 9, not 5)
 
 These belong in :mod:`dockwright.errors` once its owner takes them; they live here until then,
 beside :mod:`dockwright.trust._tuf_errors` (TUF's own refusals, which ``verify`` lets through).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dockwright.errors import VerificationError
+from dockwright.errors import PolicyViolation, VerificationError
 from dockwright.trust.sbom_compare import PackageDiff
 
 __all__ = [
@@ -67,7 +68,9 @@ class SbomMismatchError(ImageRefused):
         super().__init__(message, reason="sbom-mismatch", details=diff.lines(), hint=hint)
 
 
-class PolicyViolationError(ImageRefused):
-    """The image is authentic but the policy forbids it (packages, baggage, size, age)."""
+class PolicyViolationError(ImageRefused, PolicyViolation):
+    """The image is authentic but the policy forbids it (packages, baggage, size, age): exit 9."""
+
+    exit_code = PolicyViolation.exit_code
 
     default_hint = "rebuild the image without what is listed, or change the policy"
