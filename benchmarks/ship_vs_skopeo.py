@@ -25,25 +25,20 @@ own registry per round so neither finds the other's blobs. Throughput is blob by
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
 import resource
-import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REGISTRY = "/usr/bin/docker-registry"
+from _support import REGISTRY, registry
 
 
 def _cli(args: list[str]) -> None:
@@ -85,40 +80,6 @@ def make_image(layout: Path, size_mb: int, layers: int) -> tuple[int, str]:
     return blob_bytes, str(result.manifest_digest)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def registry(workdir: Path) -> Iterator[str]:
-    """Start a fresh docker-registry on loopback; yield ``127.0.0.1:PORT``."""
-    workdir.mkdir(parents=True)
-    port = _free_port()
-    config = workdir / "config.yml"
-    config.write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {workdir / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: {secrets.token_hex(8)}\n"
-    )
-    with open(workdir / "log", "wb") as log:
-        process = subprocess.Popen(
-            [REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Run ``cmd``; return wall and CPU seconds (children) and its stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -136,7 +97,10 @@ def one_round(
 ) -> dict[str, Any]:
     dw = [sys.executable, str(Path(__file__).resolve()), "--cli"]
     checks: dict[str, Any] = {}
-    with registry(work / f"reg-dw-{n}") as dw_host, registry(work / f"reg-sk-{n}") as sk_host:
+    with (
+        registry(work / f"reg-dw-{n}", remove=True) as dw_host,
+        registry(work / f"reg-sk-{n}", remove=True) as sk_host,
+    ):
         dw_ref, sk_ref = f"docker://{dw_host}/bench/app:1", f"docker://{sk_host}/bench/app:1"
         dw_out, sk_out = work / f"dw-pull-{n}", work / f"sk-pull-{n}"
         cases = [

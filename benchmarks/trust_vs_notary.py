@@ -29,67 +29,30 @@ cache directory, each sign run a new tag).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import hashlib
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _support import registry
 from tests.integration.notary_support import LoopbackProxy, NotaryCLI, start_notary_server
 
 from dockwright.registry import RegistryClient
 from dockwright.trust import RegistryMetadataStore, RoleKeys, TrustClient, TrustRepository
 from dockwright.trust.keys import generate_signer
 
-REGISTRY = "/usr/bin/docker-registry"
 GUN_PREFIX = "bench.test/notary"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def registry(workdir: Path) -> Iterator[str]:
-    """Start a fresh docker-registry on loopback; yield ``127.0.0.1:PORT``."""
-    workdir.mkdir(parents=True)
-    port = _free_port()
-    config = workdir / "config.yml"
-    config.write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {workdir / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: {secrets.token_hex(8)}\n"
-    )
-    with open(workdir / "log", "wb") as log:
-        process = subprocess.Popen(
-            [REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 def _digest(n: int) -> tuple[int, str]:

@@ -6,7 +6,7 @@ import sys
 
 
 class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         body = f"hello from python {sys.version.split()[0]}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

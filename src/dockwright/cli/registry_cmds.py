@@ -109,6 +109,14 @@ def _copy_options(func: F) -> F:
     return _connection_options(func)
 
 
+_verify_option = click.option(
+    "--verify",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="POLICY",
+    help="Verify SOURCE against POLICY first (TUF, attestations, layers), then copy it by digest.",
+)
+
+
 def _rich_reporter() -> Iterator[TransferReporter]:
     """One bar per blob in flight on stderr, and a line per blob when it is done. Thread-safe.
 
@@ -253,10 +261,7 @@ def _require_registry(reference: str, role: str, command: str) -> None:
 @click.argument("source")
 @click.argument("destination")
 @_copy_options
-@click.option(
-    "--verify", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="POLICY",
-    help="Verify SOURCE against POLICY first (TUF, attestations, layers), then copy it by digest.",
-)  # fmt: skip
+@_verify_option
 @click.pass_obj
 def copy_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **flags: Any) -> None:
     """Copy an image (and its referrers) from SOURCE to DESTINATION: oci:, docker-archive: or docker://."""
@@ -278,10 +283,7 @@ def push_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **fla
 @click.argument("source")
 @click.argument("destination")
 @_copy_options
-@click.option(
-    "--verify", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="POLICY",
-    help="Verify SOURCE against POLICY first (TUF, attestations, layers), then copy it by digest.",
-)  # fmt: skip
+@_verify_option
 @click.pass_obj
 def pull_cmd(obj: dict[str, Any] | None, /, source: str, destination: str, **flags: Any) -> None:
     """Pull SOURCE (docker://HOST/REPO[:TAG|@DIGEST]) into DESTINATION (oci:DIR[:TAG] or docker-archive:)."""

@@ -41,6 +41,7 @@ __all__ = [
     "ManifestBytes",
     "Progress",
     "copy_verified",
+    "decode_json_object",
     "manifest_media_type",
     "mismatch_error",
     "open_range",
@@ -89,10 +90,15 @@ class ManifestBytes:
         Raises:
             InputError: the bytes are not a JSON object.
         """
-        return _decode(self.data, f"manifest {self.digest}")
+        return decode_json_object(self.data, f"manifest {self.digest}")
 
 
-def _decode(data: bytes, what: str) -> dict[str, Any]:
+def decode_json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse ``data`` as a JSON object; ``what`` names it in the error.
+
+    Raises:
+        InputError: not valid JSON, or not an object.
+    """
     try:
         decoded = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -108,7 +114,7 @@ def manifest_media_type(data: bytes, fallback: str | None = None) -> str:
     Raises:
         InputError: not a JSON object, or a schema 1 manifest (not supported).
     """
-    decoded = _decode(data, "manifest")
+    decoded = decode_json_object(data, "manifest")
     declared = decoded.get("mediaType")
     if isinstance(declared, str) and declared:
         return declared

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, Self
+from typing import BinaryIO, Protocol, Self
 
 from dockwright.errors import DigestMismatchError, InputError
 from dockwright.oci.descriptor import ANNOTATION_REF_NAME, Descriptor
@@ -45,6 +44,7 @@ from dockwright.registry.content import (
     ManifestBytes,
     Progress,
     copy_verified,
+    decode_json_object,
     mismatch_error,
     referrer_descriptor,
     subject_of,
@@ -128,16 +128,6 @@ class TargetStore(Protocol):
         ...
 
 
-def _decode(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        decoded = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(decoded, dict):
-        raise InputError(f"{what} is not a JSON object")
-    return decoded
-
-
 def _read_small(path: Path, limit: int, what: str) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -155,7 +145,8 @@ def read_layout_index(layout: Path) -> Index:
     Raises:
         InputError: not an OCI layout (version 1.x), or a malformed index.
     """
-    marker = _decode(_read_small(layout / "oci-layout", 1 << 16, "oci-layout file"), f"{layout}/oci-layout")
+    data = _read_small(layout / "oci-layout", 1 << 16, "oci-layout file")
+    marker = decode_json_object(data, f"{layout}/oci-layout")
     version = marker.get("imageLayoutVersion")
     if not isinstance(version, str) or not version.startswith("1."):
         raise InputError(f"{layout}/oci-layout does not declare imageLayoutVersion 1.x")
