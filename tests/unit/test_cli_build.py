@@ -341,3 +341,39 @@ def test_build_attaches_signed_provenance_naming_every_deb(
     lock = json.loads((spec.parent / "dockwright.lock").read_text())
     deps = {d["digest"]["sha256"] for d in statement["predicate"]["buildDefinition"]["resolvedDependencies"]}
     assert {p["sha256"] for p in lock["packages"]} <= deps
+
+
+def test_built_image_signed_with_sbom_and_provenance_verifies(
+    tmp_path: Path, mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwright.trust.keys import create_key
+
+    passphrase = "test passphrase"
+    monkeypatch.setenv("DOCKWRIGHT_KEY_PASSPHRASE", passphrase)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    attest = create_key(tmp_path / "attest", "attest", passphrase=passphrase)
+    spec = write_project(tmp_path / "proj", mirror)
+    cache = tmp_path / "cache"
+    layout = tmp_path / "image"
+    built = build(cache, spec, f"oci:{layout}:v1", "--attest-key", str(attest.private))
+    assert built["provenance"] is not None
+    keys = tmp_path / "keys"
+    result = run(cache, "trust", "init", f"oci:{layout}", "--keys-dir", str(keys), "--bin-bits", "1")
+    assert result.exit_code == 0, result.output
+    result = run(
+        cache, "sign", f"oci:{layout}:v1", "--keys-dir", str(keys), "--attest", "sbom,provenance",
+        "--key", str(attest.private), "--lockfile", str(spec.parent / "dockwright.lock"), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["attestations"]) == {"sbom", "provenance"}
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        'version: 1\nscopes:\n  - match: "*"\n    attestations: [sbom, provenance]\n'
+        f"    keys: [{attest.public}]\n"
+    )
+    result = run(cache, "verify", f"oci:{layout}:v1", "--policy", str(policy), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["tufVerified"] is True and report["sbomMatches"] is True
+    assert sorted(a["kind"] for a in report["attestations"]) == ["provenance", "sbom"]
+    assert all(a["pinned"] for a in report["attestations"])
