@@ -13,14 +13,29 @@ and built there with the fixture's own recipe (``tests/integration/conftest.py``
 In one temporary directory it then times, ``--runs`` rounds after one untimed warm-up round, each
 round running every case once, in order, so drift in the machine's load hits all of them alike:
 
-* ``dockwright sbom IMAGE --format spdx-json -o F`` and ``--format cyclonedx-json``;
+* ``dockwright --cache-dir C sbom IMAGE --format spdx-json -o F`` and ``--format cyclonedx-json``,
+  each **cold** (``C`` is emptied before every run: the command reads every layer and fills its
+  layer cache, ``C/layers-index``) and **warm** (``C`` keeps what the warm-up round stored: the
+  command hashes each blob to check its digest and replays the layers' cached parsed forms);
+* ``dockwright sbom --no-cache --format spdx-json`` (reads every layer, stores nothing), and
+  ``dockwright --help``: the interpreter start and the imports every command pays;
+* the warm SBOMs again through a command group holding only the inspect commands (``python -c``
+  with ``INSPECT_ONLY``): the same code path without the imports of the other commands, to
+  tell what the SBOM itself costs from what starting ``dockwright`` costs;
 * ``syft -q oci-dir:LAYOUT -o spdx-json=F`` and ``-o cyclonedx-json=F`` (with
   ``SYFT_CHECK_FOR_APP_UPDATE=false``; syft wants a layout whose index holds one manifest, so for
   a layout with several a copy of the index with only the chosen one is made, sharing the blobs);
-* ``dockwright sbom --format spdx-json`` on the same image plus a fourth layer holding one file
-  of 1 GiB of zeros (written by streaming ``tarfile`` through ``gzip``, never held in memory, and
-  cached in ``--cache-dir``), to check that memory does not grow with file sizes. syft runs once
-  on that image too, for context.
+  syft has no cache to warm;
+* ``dockwright sbom --format spdx-json``, cold and warm, on the same image plus a fourth layer
+  holding one file of 1 GiB of zeros (written by streaming ``tarfile`` through ``gzip``, never held
+  in memory, and cached in ``--cache-dir``), to check that memory does not grow with file sizes.
+  syft runs once on that image too, for context.
+
+dockwright runs with a bytecode cache (``PYTHONPYCACHEPREFIX`` in the work directory, filled by
+the warm-up round; ``PYTHONDONTWRITEBYTECODE`` is dropped for it), as an installed wheel has its
+bytecode compiled at install time; ``--bytecode none`` runs it with the environment as it is
+(where ``PYTHONDONTWRITEBYTECODE=1`` and an editable install, each run compiles dockwright's
+modules again).
 
 Each command is started with :class:`subprocess.Popen` and reaped with :func:`os.wait4`, which
 gives that one child's peak RSS (``ru_maxrss``) and CPU time. The script reports median and minimum
@@ -62,6 +77,19 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
 SYFT_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
+# ``dockwright`` with the inspect commands only: ``python -c INSPECT_ONLY ARGS``.
+INSPECT_ONLY = """
+from pathlib import Path
+import click
+from dockwright.cli.inspect_cmds import register
+@click.group()
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def cli(ctx, cache_dir):
+    ctx.obj = {"cache_dir": cache_dir, "quiet": True}
+register(cli)
+cli(prog_name="dockwright")
+"""
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,9 +99,13 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Complet
     return proc
 
 
-def measured(cmd: list[str], env: dict[str, str], output: Path, logs: Path) -> dict[str, float]:
-    """Remove ``output``, run ``cmd``; its wall and CPU seconds and its own peak RSS (KiB)."""
+def measured(
+    cmd: list[str], env: dict[str, str], output: Path, logs: Path, empty: Path | None = None
+) -> dict[str, float]:
+    """Remove ``output`` (and ``empty``), run ``cmd``; its wall and CPU seconds and peak RSS (KiB)."""
     output.unlink(missing_ok=True)
+    if empty is not None:
+        shutil.rmtree(empty, ignore_errors=True)
     with open(logs / "stdout", "wb") as out, open(logs / "stderr", "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -326,6 +358,24 @@ def sbom_packages(path: Path, fmt: str) -> dict[str, Any]:
     }
 
 
+_VOLATILE = {"documentNamespace", "created", "annotationDate", "serialNumber", "timestamp"}
+
+
+def _stable(value: Any) -> Any:
+    """``value`` without the fields that change on every run (time stamps, random ids)."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def same_document(a: Path, b: Path) -> bool:
+    """Whether two SBOMs of one image say the same (time stamps and random ids left out)."""
+    first, second = (json.loads(p.read_bytes()) for p in (a, b))
+    return bool(_stable(first) == _stable(second))
+
+
 # Running -----------------------------------------------------------------------------------------
 
 
@@ -361,6 +411,12 @@ def main() -> None:
     ap.add_argument("--image", help="oci:DIR:TAG to use instead of the tests' minbase+jq image")
     ap.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where the zeros image is kept")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    ap.add_argument(
+        "--bytecode",
+        choices=("cache", "none"),
+        default="cache",
+        help="give dockwright a bytecode cache (default), or run it with the environment as it is",
+    )
     args = ap.parse_args()
     if args.runs < 1:
         sys.exit("--runs must be at least 1")
@@ -380,40 +436,72 @@ def main() -> None:
     out = work / "out"
     out.mkdir()
     env = {**os.environ, **SYFT_ENV}
+    dw_env = dict(env)
+    if args.bytecode == "cache":
+        dw_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        dw_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     image, big_image = f"oci:{layout}:{tag}", f"oci:{big}:{tag}"
     syft_dir = syft_layout(layout, tag, work)
-    cases: dict[str, tuple[list[str], Path]] = {}
+    cold_cache, warm_cache = work / "cache-cold", work / "cache-warm"
+    # name -> (command, output file, directory emptied before each run)
+    cases: dict[str, tuple[list[str], Path, Path | None]] = {}
+    # --help writes only to stdout, which measured() sends to work/stdout: check that file
+    cases["dockwright --help (start and imports only)"] = ([dw, "--help"], work / "stdout", None)
     for fmt, ext in (("spdx-json", "spdx.json"), ("cyclonedx-json", "cdx.json")):
-        f = out / f"dw.{ext}"
-        cases[f"dockwright sbom {fmt}"] = ([dw, "sbom", image, "--format", fmt, "-o", str(f)], f)
+        for when, cache in (("cold", cold_cache), ("warm", warm_cache)):
+            f = out / f"dw-{when}.{ext}"
+            cmd = [dw, "--cache-dir", str(cache), "sbom", image, "--format", fmt, "-o", str(f)]
+            cases[f"dockwright sbom {fmt} {when}"] = (cmd, f, cache if when == "cold" else None)
+    for fmt, ext in (("spdx-json", "spdx.json"), ("cyclonedx-json", "cdx.json")):
+        f = out / f"dw-inspect-only.{ext}"
+        cmd = [sys.executable, "-c", INSPECT_ONLY, "--cache-dir", str(warm_cache), "sbom", image]
+        cases[f"inspect commands only: sbom {fmt} warm"] = ([*cmd, "--format", fmt, "-o", str(f)], f, None)
+    f = out / "dw-nocache.spdx.json"
+    cases["dockwright sbom spdx-json --no-cache"] = (
+        [dw, "sbom", image, "--no-cache", "--format", "spdx-json", "-o", str(f)],
+        f,
+        None,
+    )
     for fmt, ext in (("spdx-json", "spdx.json"), ("cyclonedx-json", "cdx.json")):
         f = out / f"syft.{ext}"
-        cases[f"syft {fmt}"] = ([syft, "-q", f"oci-dir:{syft_dir}", "-o", f"{fmt}={f}"], f)
-    f = out / "dw-zeros.spdx.json"
-    big_case = "dockwright sbom spdx-json, +1 GiB zeros layer"
-    cases[big_case] = ([dw, "sbom", big_image, "--format", "spdx-json", "-o", str(f)], f)
+        cases[f"syft {fmt}"] = ([syft, "-q", f"oci-dir:{syft_dir}", "-o", f"{fmt}={f}"], f, None)
+    big_cases = {}
+    for when, cache in (("cold", cold_cache), ("warm", warm_cache)):
+        f = out / f"dw-zeros-{when}.spdx.json"
+        big_cases[when] = f"dockwright sbom spdx-json {when}, +1 GiB zeros layer"
+        cmd = [dw, "--cache-dir", str(cache), "sbom", big_image, "--format", "spdx-json", "-o", str(f)]
+        cases[big_cases[when]] = (cmd, f, cache if when == "cold" else None)
     f = out / "syft-zeros.spdx.json"
     syft_big_case = "syft spdx-json, +1 GiB zeros layer (1 run)"
     syft_big: tuple[list[str], Path] = ([syft, "-q", f"oci-dir:{big}", "-o", f"spdx-json={f}"], f)
 
-    print(f"work dir {work}; warm-up round (untimed) ...", file=sys.stderr)
-    for cmd, target in cases.values():
-        measured(cmd, env, target, work)
+    def env_of(cmd: list[str]) -> dict[str, str]:
+        return dw_env if cmd[0] in (dw, sys.executable) else env
+
+    print(f"work dir {work}; warm-up round (untimed; fills the warm cache) ...", file=sys.stderr)
+    for cmd, target, empty in cases.values():
+        measured(cmd, env_of(cmd), target, work, empty)
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
     for i in range(args.runs):
         print(f"round {i + 1}/{args.runs} ...", file=sys.stderr)
-        for name, (cmd, target) in cases.items():
-            samples[name].append(measured(cmd, env, target, work))
+        for name, (cmd, target, empty) in cases.items():
+            samples[name].append(measured(cmd, env_of(cmd), target, work, empty))
     samples[syft_big_case] = [measured(syft_big[0], env, syft_big[1], work)]
     load_after = os.getloadavg()[0]
 
     outputs = {
-        "dockwright spdx-json": sbom_packages(out / "dw.spdx.json", "spdx-json"),
-        "dockwright cyclonedx-json": sbom_packages(out / "dw.cdx.json", "cyclonedx-json"),
+        "dockwright spdx-json cold": sbom_packages(out / "dw-cold.spdx.json", "spdx-json"),
+        "dockwright spdx-json warm": sbom_packages(out / "dw-warm.spdx.json", "spdx-json"),
+        "dockwright cyclonedx-json cold": sbom_packages(out / "dw-cold.cdx.json", "cyclonedx-json"),
+        "dockwright cyclonedx-json warm": sbom_packages(out / "dw-warm.cdx.json", "cyclonedx-json"),
         "syft spdx-json": sbom_packages(out / "syft.spdx.json", "spdx-json"),
         "syft cyclonedx-json": sbom_packages(out / "syft.cdx.json", "cyclonedx-json"),
-        "dockwright spdx-json, +1 GiB zeros": sbom_packages(out / "dw-zeros.spdx.json", "spdx-json"),
+        "dockwright spdx-json, +1 GiB zeros": sbom_packages(out / "dw-zeros-cold.spdx.json", "spdx-json"),
         "syft spdx-json, +1 GiB zeros": sbom_packages(out / "syft-zeros.spdx.json", "spdx-json"),
+    }
+    same_documents = {
+        fmt: same_document(out / f"dw-cold.{ext}", out / f"dw-warm.{ext}")
+        for fmt, ext in (("spdx-json", "spdx.json"), ("cyclonedx-json", "cdx.json"))
     }
     reference = set(outputs["syft spdx-json"]["nameVersions"])
     for v in outputs.values():
@@ -424,12 +512,20 @@ def main() -> None:
     s = {name: summary(v) for name, v in samples.items()}
     ratios: dict[str, float] = {}
     for fmt in ("spdx-json", "cyclonedx-json"):
-        for m in ("median", "min", "cpuMedian"):
-            ratios[f"dockwright / syft, {fmt} ({m})"] = round(
-                s[f"dockwright sbom {fmt}"][m] / s[f"syft {fmt}"][m], 3
-            )
-    ratios["dockwright peak RSS, +1 GiB zeros / base image"] = round(
-        s[big_case]["maxrssMiB"] / s["dockwright sbom spdx-json"]["maxrssMiB"], 3
+        for when in ("cold", "warm"):
+            for m in ("median", "min", "cpuMedian"):
+                ratios[f"dockwright {when} / syft, {fmt} ({m})"] = round(
+                    s[f"dockwright sbom {fmt} {when}"][m] / s[f"syft {fmt}"][m], 3
+                )
+    for fmt in ("spdx-json", "cyclonedx-json"):
+        ratios[f"inspect commands only, warm / syft, {fmt} (median)"] = round(
+            s[f"inspect commands only: sbom {fmt} warm"]["median"] / s[f"syft {fmt}"]["median"], 3
+        )
+    ratios["dockwright --no-cache / syft, spdx-json (median)"] = round(
+        s["dockwright sbom spdx-json --no-cache"]["median"] / s["syft spdx-json"]["median"], 3
+    )
+    ratios["dockwright peak RSS, +1 GiB zeros / base image (cold)"] = round(
+        s[big_cases["cold"]]["maxrssMiB"] / s["dockwright sbom spdx-json cold"]["maxrssMiB"], 3
     )
     report: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -438,10 +534,13 @@ def main() -> None:
         "image": {"reference": image, "syftSource": f"oci-dir:{syft_dir}", **image_facts(layout, tag)},
         "zerosImage": {"reference": big_image, **image_facts(big, tag)},
         "runs": args.runs,
+        "bytecode": args.bytecode,
+        "pythonDontWriteBytecode": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
         "target": 0.1,
         "samples": {k: [{m: round(x, 3) for m, x in d.items()} for d in v] for k, v in samples.items()},
         "summary": s,
         "outputs": outputs,
+        "sameDocumentColdAndWarm": same_documents,
         "ratios": ratios,
     }
     print_report(report)
@@ -458,10 +557,13 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"image {img['reference']}: {img['layers']} layers, {img['storedBytes']:,} B stored, ", end="")
     print(f"{img['uncompressedBytes']:,} B uncompressed", end="")
     print(f"; zeros image {big['layers']} layers, {big['uncompressedBytes']:,} B uncompressed")
-    print(f"{r['runs']} runs each; load average {load['before']:.1f} before, {load['after']:.1f} after\n")
-    print(f"{'command':48} {'median s':>9} {'min s':>8} {'CPU s':>8} {'peak RSS MiB':>13}")
+    print(
+        f"{r['runs']} runs each; load average {load['before']:.1f} before, {load['after']:.1f} after", end=""
+    )
+    print(f"; dockwright bytecode: {r['bytecode']}\n")
+    print(f"{'command':54} {'median s':>9} {'min s':>8} {'CPU s':>8} {'peak RSS MiB':>13}")
     for name, v in r["summary"].items():
-        print(f"{name:48} {v['median']:9.3f} {v['min']:8.3f} {v['cpuMedian']:8.3f} {v['maxrssMiB']:13.1f}")
+        print(f"{name:54} {v['median']:9.3f} {v['min']:8.3f} {v['cpuMedian']:8.3f} {v['maxrssMiB']:13.1f}")
     print(f"\n{'SBOM':36} {'packages':>9} {'by PURL type':>20} {'bytes':>11} {'files':>6}  same set as syft")
     for name, v in r["outputs"].items():
         kinds = ",".join(f"{k}:{n}" for k, n in sorted(v["byPurlType"].items()))
@@ -473,6 +575,8 @@ def print_report(r: dict[str, Any]) -> None:
         )
         print(f"{v['sameAsSyft']}{diff}")
     print()
+    for fmt, same in r["sameDocumentColdAndWarm"].items():
+        print(f"{fmt}: cold and warm documents equal (but for time stamps and ids): {same}")
     for name, ratio in r["ratios"].items():
         print(f"ratio {name}: {ratio}")
     print(f"target: dockwright / syft <= {r['target']}")

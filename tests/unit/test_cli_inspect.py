@@ -83,8 +83,12 @@ def assert_error(result: Result, exit_code: int, start: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _in_tmp(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # anything written to a relative path stays under tmp_path
+    # The layer cache (CACHE/layers-index) of each test starts empty, outside tmp_path and $HOME.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 # Synthetic Debian-like images -------------------------------------------------------------------
@@ -777,3 +781,72 @@ def test_a_clean_dockwright_image_passes_the_gate_and_is_cataloged_exactly(
         f"var/lib/dpkg/status.d/{p['name']}" for p in lock["packages"]
     }
     assert snapshot(layout) == before  # inspection never writes into the layout
+
+
+# The layer cache --------------------------------------------------------------------------------
+
+
+def _stable_sbom(path: Path) -> dict[str, Any]:
+    """An SPDX document without what changes on every run (time stamps, the namespace)."""
+    doc: dict[str, Any] = json.loads(path.read_text())
+    doc.pop("documentNamespace")
+    doc["creationInfo"].pop("created")
+    for package in doc["packages"]:
+        for note in package.get("annotations", ()):
+            note.pop("annotationDate")
+    return doc
+
+
+def test_the_layer_cache_is_filled_reused_and_skipped_with_no_cache(tmp_path: Path) -> None:
+    layout = tmp_path / "img"
+    debian_image(layout)
+    ref = f"oci:{layout}"
+    index = Path(os.environ["XDG_CACHE_HOME"]) / "dockwright" / "layers-index"
+    ok("sbom", ref, "--no-cache", "-o", "plain.json")
+    ok("inspect", ref, "--no-cache")
+    ok("diff", ref, ref, "--no-cache")
+    assert not index.exists()
+
+    ok("sbom", ref, "-o", "cold.json")
+    assert len(list(index.iterdir())) == 2  # one entry per layer
+    ok("sbom", ref, "-o", "warm.json")
+    assert _stable_sbom(tmp_path / "warm.json") == _stable_sbom(tmp_path / "cold.json")
+    assert _stable_sbom(tmp_path / "warm.json") == _stable_sbom(tmp_path / "plain.json")
+    assert inspect_json(ref) == inspect_json(ref, "--no-cache")
+
+    elsewhere = tmp_path / "elsewhere"
+    ok("--cache-dir", str(elsewhere), "sbom", ref, "-o", "other.json")
+    assert len(list((elsewhere / "layers-index").iterdir())) == 2
+
+
+def test_a_cached_layer_whose_blob_changed_is_refused(tmp_path: Path) -> None:
+    layout = tmp_path / "img"
+    debian_image(layout)
+    ref = f"oci:{layout}:latest"
+    ok("sbom", ref, "-o", "sbom.json")  # fills the cache
+    path = _blob(layout, "layer")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x55
+    path.write_bytes(bytes(data))
+    for args in (["inspect", ref], ["sbom", ref], ["diff", ref, ref]):
+        assert_error(invoke(*args), 5, "layer 1 (sha256:")
+
+
+def test_sbom_spdx_loads_no_cyclonedx_diff_gate_or_waste_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    layout = tmp_path / "img"
+    debian_image(layout)
+    script = (
+        "import sys\n"
+        "from dockwright.cli.main import cli\n"
+        f"cli.main(['sbom', 'oci:{layout}', '-o', '{tmp_path / 'out.json'}'], standalone_mode=False)\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    modules = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "dockwright.inspect.sbom.spdx" in modules
+    unwanted = ("cyclonedx", "py_serializable", "dockwright.inspect.diff", "dockwright.inspect.gate")
+    assert [m for m in modules if m.startswith((*unwanted, "dockwright.inspect.waste"))] == []

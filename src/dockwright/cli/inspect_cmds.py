@@ -1,4 +1,10 @@
-"""``dockwright inspect``, ``sbom`` and ``diff``: thin wrappers over :mod:`dockwright.inspect.inspector`."""
+"""``dockwright inspect``, ``sbom`` and ``diff``: thin wrappers over :mod:`dockwright.inspect.inspector`.
+
+Each keeps the parsed form of every layer it reads in ``CACHE/layers-index`` (``CACHE`` is
+``--cache-dir``, ``$DOCKWRIGHT_CACHE`` or ``$XDG_CACHE_HOME/dockwright``) and reuses it for a blob it
+has seen, after checking that the blob still has its digest; ``--no-cache`` reads every layer from
+its blob and keeps nothing. Only ``diff`` hashes every file (it compares contents).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,21 @@ __all__ = ["register"]
 _PLATFORM = click.option(
     "--platform", default=None, help="os/arch[/variant] to pick from a multi-arch index."
 )
+_NO_CACHE = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Read every layer from its blob; neither use nor fill the layer cache (CACHE/layers-index).",
+)
+
+
+def _cache_dir(ctx: click.Context, no_cache: bool) -> Path | None:
+    if no_cache:
+        return None
+    from dockwright.inspect.inspector import layer_cache_dir
+
+    obj = ctx.find_root().obj
+    root = obj.get("cache_dir") if isinstance(obj, dict) else None
+    return layer_cache_dir(root)
 
 
 def _write(output: Path, data: bytes) -> None:
@@ -42,11 +63,22 @@ def _package_dict(p: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 @click.option("--fail-on", default=None, help="CI gate, e.g. 'wasted>20MB,dev-packages,efficiency<0.95'.")
 @click.option("--top", default=10, show_default=True, help="How many paths to list per category.")
-def inspect_cmd(image: str, platform: str | None, as_json: bool, fail_on: str | None, top: int) -> None:
+@_NO_CACHE
+@click.pass_context
+def inspect_cmd(
+    ctx: click.Context,
+    image: str,
+    platform: str | None,
+    as_json: bool,
+    fail_on: str | None,
+    top: int,
+    no_cache: bool,
+) -> None:
     """What is in IMAGE, where it came from, and what should not be there."""
     from dockwright.inspect import inspector, render
 
-    analysis = run(lambda: inspector.analyze(image, platform=platform))
+    cache_dir = _cache_dir(ctx, no_cache)
+    analysis = run(lambda: inspector.analyze(image, platform=platform, hash_files=False, cache_dir=cache_dir))
     report = analysis.waste(top=top)
     reasons = run(lambda: inspector.check_gate(report, fail_on)) if fail_on else []
     contents = analysis.contents
@@ -93,11 +125,16 @@ def inspect_cmd(image: str, platform: str | None, as_json: bool, fail_on: str | 
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout)."
 )
-def sbom_cmd(image: str, platform: str | None, fmt: str, output: Path | None) -> None:
+@_NO_CACHE
+@click.pass_context
+def sbom_cmd(
+    ctx: click.Context, image: str, platform: str | None, fmt: str, output: Path | None, no_cache: bool
+) -> None:
     """Write the SBOM of IMAGE (the image digest is its subject)."""
     from dockwright.inspect import inspector
 
-    analysis = run(lambda: inspector.analyze(image, platform=platform))
+    cache_dir = _cache_dir(ctx, no_cache)
+    analysis = run(lambda: inspector.analyze(image, platform=platform, hash_files=False, cache_dir=cache_dir))
     data = run(lambda: inspector.sbom(analysis, fmt))
     if output is None:
         click.echo(data.decode(), nl=not data.endswith(b"\n"))
@@ -110,12 +147,17 @@ def sbom_cmd(image: str, platform: str | None, fmt: str, output: Path | None) ->
 @click.argument("image_b")
 @_PLATFORM
 @click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
-def diff_cmd(image_a: str, image_b: str, platform: str | None, as_json: bool) -> None:
+@_NO_CACHE
+@click.pass_context
+def diff_cmd(
+    ctx: click.Context, image_a: str, image_b: str, platform: str | None, as_json: bool, no_cache: bool
+) -> None:
     """What changed from IMAGE_A to IMAGE_B: packages, files and config (ignores mtimes and order)."""
     from dockwright.inspect import inspector, render
 
-    a = run(lambda: inspector.analyze(image_a, platform=platform))
-    b = run(lambda: inspector.analyze(image_b, platform=platform))
+    cache_dir = _cache_dir(ctx, no_cache)
+    a = run(lambda: inspector.analyze(image_a, platform=platform, cache_dir=cache_dir))
+    b = run(lambda: inspector.analyze(image_b, platform=platform, cache_dir=cache_dir))
     result = inspector.diff(a, b)
     if as_json:
         emit_json(result.to_dict())

@@ -15,22 +15,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dockwright.cli.common import emit_json, err_console, run
 from dockwright.errors import InputError
-from dockwright.trust.keys import load_signer
-from dockwright.trust.metadata_store import MetadataStore, OciLayoutMetadataStore, RegistryMetadataStore
-from dockwright.trust.notary import NotaryTag, NotaryTrustData, import_notary
-from dockwright.trust.repository import TrustRepository
+
+if TYPE_CHECKING:  # the trust stack (tuf, securesystemslib) loads only when the command runs
+    from dockwright.trust.metadata_store import MetadataStore
+    from dockwright.trust.notary import NotaryTag, NotaryTrustData
 
 __all__ = ["import_notary_cmd", "register_notary"]
 
 
 @contextlib.contextmanager
 def _store(destination: str, plain_http: bool, cert_dir: Path | None) -> Iterator[MetadataStore]:
+    from dockwright.trust.metadata_store import OciLayoutMetadataStore, RegistryMetadataStore
+
     if destination.startswith("oci:"):
         yield OciLayoutMetadataStore(Path(destination.removeprefix("oci:")))
         return
@@ -119,6 +121,10 @@ def import_notary_cmd(
     """Verify the signed tags of Notary repository GUN on notary-server SERVER; sign them into --to."""
 
     def action() -> tuple[list[NotaryTag], str]:
+        from dockwright.trust.keys import load_signer
+        from dockwright.trust.notary import import_notary
+        from dockwright.trust.repository import TrustRepository
+
         pinned = root_cert is not None or root_sha256 is not None
         if not pinned and not trust_on_first_use:
             from dockwright.trust.notary import read_notary

@@ -123,13 +123,19 @@ class ImageSource:
         opener: Callable[[LayerBlob], LayerStream],
         closer: Callable[[], None] | None = None,
         warnings: list[Warning_] | None = None,
+        parallel_layers: bool = False,
     ) -> None:
-        """Assemble a source; ``opener`` opens one layer's stream, ``closer`` releases the image."""
+        """Assemble a source; ``opener`` opens one layer's stream, ``closer`` releases the image.
+
+        ``parallel_layers`` says that layers may be opened and read from several threads at once
+        (each stream in one thread), as files of a layout can.
+        """
         self.reference = reference
         self.manifest_digest = manifest_digest
         self.config = config
         self.layers = layers
         self.warnings: list[Warning_] = warnings if warnings is not None else []
+        self.parallel_layers = parallel_layers
         self._opener = opener
         self._closer = closer
 

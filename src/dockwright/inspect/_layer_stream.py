@@ -7,10 +7,15 @@ has been read it checks, in this order: the blob's size and digest against its d
 compressed stream ended properly, and the uncompressed digest against the config's ``diff_id``.
 A reader that stops early calls :meth:`LayerStream.finish` to drain and check the rest.
 
+Gzip is inflated with ISA-L (PyPI ``isal``, about twice as fast as zlib here) when it can be
+imported, else with zlib; both give the same bytes, which the ``diff_id`` check confirms.
+
 Decompression is bounded: it runs in steps of at most 2 MiB, so a compression bomb costs time,
-never memory. For compressed layers a thread decompresses at most two steps ahead of the reader
-(zlib, zstd and sha256 release the GIL, so this overlaps with parsing the tar); close the stream,
-or use it as a context manager, to stop that thread.
+never memory. A thread reads, hashes and decompresses the blob and hashes the uncompressed bytes,
+at most two steps ahead of the reader (ISA-L, zlib, zstd, file reads and sha256 release the GIL,
+so this overlaps with parsing the tar); close the stream, or use it as a context manager, to stop
+that thread. :meth:`LayerStream.verify_stored` checks the stored blob alone, without decompressing
+(for a layer whose parsed form is cached).
 
 What this module does not do: parse the tar (see :mod:`dockwright.inspect.reader`), find blobs
 (see :mod:`dockwright.inspect.source`), or decompress xz, bzip2 or encrypted layers.
@@ -29,7 +34,7 @@ import zstandard
 
 from dockwright.errors import DigestMismatchError, InputError
 
-__all__ = ["LayerStream", "Readable"]
+__all__ = ["INFLATE", "LayerStream", "Readable"]
 
 _RAW_CHUNK = 1 << 20
 _GZIP_IN = 512 << 10  # compressed bytes per inflate call: keeps zlib's unconsumed-tail copies small
@@ -38,6 +43,43 @@ _AHEAD = 2  # steps decompressed ahead of the reader (in a thread)
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _UNSUPPORTED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+class _Decompressor(Protocol):
+    """What ``zlib.decompressobj`` and ``isal.isal_zlib.decompressobj`` return."""
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = 0, /) -> bytes: ...
+
+
+def _zlib_gzip() -> _Decompressor:
+    return zlib.decompressobj(wbits=31)
+
+
+def _inflater() -> tuple[Callable[[], _Decompressor], tuple[type[Exception], ...], str]:
+    """ISA-L's inflate when ``isal`` is importable (same API and output as zlib), else zlib's."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover (isal is a dependency; this is the fallback)
+        return _zlib_gzip, (zlib.error,), "zlib"
+
+    def isal_gzip() -> _Decompressor:
+        return isal_zlib.decompressobj(wbits=31)
+
+    return isal_gzip, (zlib.error, cast(type[Exception], isal_zlib.error)), "isa-l"
+
+
+_new_gzip, _INFLATE_ERRORS, INFLATE = _inflater()
+"""Which inflater gzip layers use: ``isa-l`` or ``zlib``."""
+_CODEC_ERRORS: tuple[type[Exception], ...] = (*_INFLATE_ERRORS, zstandard.ZstdError)
 
 
 class Readable(Protocol):
@@ -59,6 +101,7 @@ class _Blob:
         self.size = 0
         self.done = False
         self._head = b""
+        self._failure: DigestMismatchError | None = None
 
     @property
     def digest(self) -> str:
@@ -78,6 +121,8 @@ class _Blob:
 
     def _pull(self, n: int) -> bytes:
         if self.done:
+            if self._failure is not None:
+                raise self._failure  # again: the thread that found it may have been stopped
             return b""
         chunk = self._source.read(n)
         if not chunk:
@@ -98,10 +143,11 @@ class _Blob:
         digest_ok = not self._expect_digest or self.digest == self._expect_digest
         if not (size_ok and digest_ok):
             expected = self._expect_digest or "(no digest)"
-            raise DigestMismatchError(
+            self._failure = DigestMismatchError(
                 f"{self._what} blob {expected} ({self._expect_size} bytes) holds {self.size} bytes "
                 f"with digest {self.digest}: the image was modified or is corrupt"
             )
+            raise self._failure
 
     def drain(self) -> None:
         """Read to the end (checking the digest there)."""
@@ -121,37 +167,44 @@ class _Plain:
 class _Gzip:
     """Gzip, one or more members back to back; zero padding after the last member is allowed."""
 
-    def __init__(self, blob: _Blob, what: str) -> None:
+    def __init__(self, blob: _Blob, what: str, new: Callable[[], _Decompressor]) -> None:
         self._blob = blob
         self._what = what
-        self._d = zlib.decompressobj(wbits=31)
+        self._new = new
+        self._d = new()
         self._tail = b""
-        self._ended = False
+        self._blob_ended = False
+        self._between = False  # a member ended; ``_tail`` holds what follows it
 
     def read(self, n: int) -> bytes:
-        while not self._ended:
-            if not self._tail:
+        while True:
+            if not self._tail and not self._blob_ended:
                 self._tail = self._blob.read(_GZIP_IN)
+                self._blob_ended = not self._tail
+            if self._between:
                 if not self._tail:
-                    if self._d.eof:
-                        self._ended = True
-                        break
-                    raise InputError(f"{self._what} is truncated: its gzip stream ends early")
+                    if self._blob_ended:
+                        return b""
+                    continue
+                self._next_member()
+                continue
+            # With no input left this still runs once: output the inflater holds back comes out.
             out = self._d.decompress(self._tail, n)
             self._tail = self._d.unconsumed_tail
             if self._d.eof:
-                self._next_member()
+                # All input after the member is in unused_data (zlib may repeat it in the tail).
+                self._tail = self._d.unused_data
+                self._between = True
             if out:
                 return out
-        return b""
+            if self._blob_ended and not self._tail and not self._between:
+                raise InputError(f"{self._what} is truncated: its gzip stream ends early")
 
     def _next_member(self) -> None:
-        rest = self._d.unused_data + self._tail
-        if not rest:
-            return
+        rest = self._tail
         if rest.startswith(_GZIP[:1]) and (len(rest) < 2 or rest.startswith(_GZIP)):
-            self._d = zlib.decompressobj(wbits=31)
-            self._tail = rest
+            self._d = self._new()
+            self._between = False
             return
         if rest.strip(b"\0"):
             raise InputError(f"{self._what} has data after the end of its gzip stream")
@@ -172,7 +225,7 @@ class _Zstd:
 class _Prefetch:
     """Runs ``produce`` in a thread, a few steps ahead of the reader.
 
-    zlib, zstd and sha256 release the GIL on large buffers, so decompressing and hashing a layer
+    ISA-L, zlib, zstd and sha256 release the GIL on large buffers, so decompressing and hashing a layer
     overlaps with parsing its tar. The queue is bounded: at most ``_AHEAD`` steps wait in memory.
     The thread's last item is ``b""`` (the end, checks passed) or the exception it raised.
     """
@@ -263,16 +316,19 @@ class LayerStream:
         self._blob = _Blob(source, what, digest, size)
         self._expect_diff_id = diff_id
         self._hash = hashlib.sha256()
-        self.size = 0
+        self._size = 0
         self._ended = False
         self._out = b""
         self._pos = 0
         self._on_close = on_close
         self._prefetch: _Prefetch | None = None
+        self.hash_in_thread = True
+        """Hash the uncompressed bytes in the thread (the default) or in the reader's thread, as
+        :meth:`read` hands them out: set it before reading, to whichever thread has less to do."""
         head = self._blob.peek_head()
         self._codec: _Plain | _Gzip | _Zstd
         if head.startswith(_GZIP):
-            self.compression, self._codec = "gzip", _Gzip(self._blob, what)
+            self.compression, self._codec = "gzip", _Gzip(self._blob, what, _new_gzip)
         elif head.startswith(_ZSTD):
             self.compression, self._codec = "zstd", _Zstd(self._blob)
         else:
@@ -293,8 +349,28 @@ class LayerStream:
 
     @property
     def diff_id(self) -> str:
-        """``sha256:...`` of the uncompressed bytes read so far."""
+        """``sha256:...`` of the uncompressed bytes read so far (for a plain tar, the blob's)."""
+        if self.compression == "none":
+            return self._blob.digest  # the same bytes: hashed once
         return f"sha256:{self._hash.hexdigest()}"
+
+    @property
+    def size(self) -> int:
+        """Uncompressed bytes read so far."""
+        return self._blob.size if self.compression == "none" else self._size
+
+    def read_step(self) -> bytes:
+        """The rest of the current step, or the next whole step (no copy); ``b""`` at the end.
+
+        Raises:
+            DigestMismatchError: the blob does not match its descriptor (found at its end).
+            InputError: the compressed data is corrupt or truncated, or the diff_id is wrong.
+        """
+        if self._pos >= len(self._out) and (self._ended or not self._fill()):
+            return b""
+        data = self._out[self._pos :] if self._pos else self._out
+        self._out, self._pos = b"", 0
+        return data
 
     def read(self, size: int = -1, /) -> bytes:
         """Return up to ``size`` uncompressed bytes (fewer is not the end; ``b""`` is).
@@ -312,31 +388,42 @@ class LayerStream:
 
     def _fill(self) -> bool:
         """Put the next decompressed step in the buffer; False (after the end checks) at the end."""
-        if self.compression == "none":
-            data = self._produce()
-        else:
-            if self._prefetch is None:
-                self._prefetch = _Prefetch(self._produce)
-            data = self._prefetch.get()
+        if self._prefetch is None:
+            self._prefetch = _Prefetch(self._produce)
+        data = self._prefetch.get()
         self._out, self._pos = data, 0
         if not data:
             self._ended = True
             self._check_diff_id()
             return False
-        self._hash.update(data)  # here, not in the thread: the reader waits on the thread anyway
-        self.size += len(data)
+        if not self.hash_in_thread and self.compression != "none":
+            self._hash.update(data)
+            self._size += len(data)
         return True
 
     def _produce(self) -> bytes:
-        """Decompress the next step; ``b""`` once the blob is read and checked."""
+        """In the thread: the next step, hashed; ``b""`` once the blob is read and checked."""
         try:
             data = self._codec.read(_OUT_CHUNK)
-        except (zlib.error, zstandard.ZstdError) as exc:
+        except _CODEC_ERRORS as exc:
             self._blob.drain()  # a corrupt blob is a digest mismatch first
             raise InputError(f"{self._what} has corrupt {self.compression} data: {exc}") from None
         if not data:
             self._blob.drain()
+        elif self.hash_in_thread and self.compression != "none":
+            self._hash.update(data)
+            self._size += len(data)
         return data
+
+    def verify_stored(self) -> None:
+        """Read the stored blob to its end and check its size and digest; decompress nothing.
+
+        Raises:
+            DigestMismatchError: the blob does not match its descriptor.
+        """
+        if self._prefetch is not None or self._ended:
+            raise RuntimeError("verify_stored() is for a stream nothing was read from")
+        self._blob.drain()
 
     def _check_diff_id(self) -> None:
         if self._expect_diff_id and self.diff_id != self._expect_diff_id:

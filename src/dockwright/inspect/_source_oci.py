@@ -119,6 +119,7 @@ def open_oci(ref: OciReference, platform: PlatformSpec | None) -> ImageSource:
         config=config_dict,
         layers=layers,
         opener=opener,
+        parallel_layers=True,
     )
 
 

@@ -1,11 +1,14 @@
-"""``tarfile`` hardened for hostile archives, and told how each archive ended.
+"""``tarfile`` hardened for hostile archives, told how each archive ended; tar error mapping.
 
 :class:`LayerTar` is a :class:`tarfile.TarFile` whose headers are parsed by :class:`SafeTarInfo`,
 which refuses what ``tarfile`` would otherwise read whole into memory or recurse on: a PAX or GNU
 long-name header larger than 1 MiB, more than 8 such headers in a row, negative sizes. It also
 records the header error that ended the archive in :attr:`LayerTar.end`, because ``tarfile``
 treats a zero block, a missing trailer, a truncated header and a corrupt header after the first
-alike (as the end) and only the first two are an honest end.
+alike (as the end) and only the first two are an honest end. The docker-archive source reads the
+outer archive with it; layers are parsed by :mod:`dockwright.inspect._tarstream`, which keeps these
+limits (its tests check it against this module). :class:`tar_errors` maps both parsers' errors to
+dockwright's; :func:`normalize_name` turns member names into image paths.
 
 What this module does not do: read member data, or bound the size of GNU sparse maps (they grow
 with the archive's own bytes, never with the sizes it claims).
@@ -14,22 +17,13 @@ with the archive's own bytes, never with the sizes it claims).
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
-from typing import Any, Self, cast
+from typing import Self
 
 from dockwright.errors import InputError, UnsafeArchiveError
 from dockwright.inspect._image_source import LayerBlob
 from dockwright.inspect._layer_stream import LayerStream
 
-__all__ = [
-    "HostileTarError",
-    "LayerTar",
-    "SafeTarInfo",
-    "member_chunks",
-    "normalize_name",
-    "open_layer_tar",
-    "tar_errors",
-]
+__all__ = ["HostileTarError", "LayerTar", "SafeTarInfo", "normalize_name", "tar_errors"]
 
 _META_TYPES = frozenset(
     {
@@ -42,8 +36,6 @@ _META_TYPES = frozenset(
 )
 _MAX_META = 1 << 20
 _MAX_META_CHAIN = 8
-_CHUNK = 1 << 20
-_TAR_BUFSIZE = 32 << 10
 # What tarfile raises on malformed input besides TarError (sparse maps, numbers, nesting).
 _TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, IndexError, OverflowError, RecursionError)
 
@@ -62,16 +54,6 @@ class LayerTar(tarfile.TarFile):
 
     end: str = ""
     meta_chain: int = 0
-
-
-class _StreamTar(LayerTar):
-    """A streamed layer: forgets each header once read (tarfile would keep them all)."""
-
-    def next(self) -> tarfile.TarInfo | None:
-        """The next member, or None at the end."""
-        info = super().next()
-        self.members.clear()  # type: ignore[attr-defined]
-        return info
 
 
 def _header_end(buf: bytes) -> str:
@@ -152,44 +134,6 @@ def normalize_name(name: str) -> tuple[str, str]:
             continue
         parts.append(part)
     return "/".join(parts), issue
-
-
-def open_layer_tar(stream: LayerStream) -> LayerTar | None:
-    """Open the stream as a tar; None for an empty layer (no bytes at all, as Go's tar reads it)."""
-    try:
-        return _StreamTar.open(
-            fileobj=cast(Any, stream),
-            mode="r|",
-            bufsize=_TAR_BUFSIZE,
-            tarinfo=SafeTarInfo,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-    except tarfile.ReadError as exc:
-        if str(exc) == "empty file":
-            return None
-        raise tarfile.ReadError(f"{exc} at offset 0") from None
-
-
-def member_chunks(tar: LayerTar, info: tarfile.TarInfo) -> Iterator[bytes]:
-    """A member's data in chunks: straight from the stream, or through tarfile for sparse files."""
-    if info.sparse is None and tar.fileobj.tell() == info.offset_data:
-        left = info.size
-        while left > 0:
-            chunk = tar.fileobj.read(min(_CHUNK, left))
-            if not chunk:
-                raise tarfile.ReadError(f"unexpected end of data in {info.name}")
-            left -= len(chunk)
-            yield chunk
-        return
-    f = tar.extractfile(info)
-    if f is None:  # pragma: no cover (only called for regular files)
-        return
-    try:
-        while chunk := f.read(_CHUNK):
-            yield chunk
-    except tarfile.ReadError as exc:
-        raise tarfile.ReadError(f"{exc} in {info.name}") from None
 
 
 class tar_errors:

@@ -3,23 +3,37 @@
 Each reads the image once (streaming, see :mod:`dockwright.inspect.reader`), catalogs its packages
 and hands the results to the pure reports. The CLI only calls these and prints.
 
+The reports are imported when first used, so that a command loads only what it runs (``sbom
+--format spdx-json`` loads no CycloneDX library, diff, gate or waste code).
+
 This module does not print, and does not know about flags beyond their values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockwright.errors import GateError, InputError
 from dockwright.inspect.catalog import WANTED, catalog_image
-from dockwright.inspect.diff import ImageDiff, diff_images
-from dockwright.inspect.gate import check_fail_on
 from dockwright.inspect.model import ImageContents, Package, Warning_
-from dockwright.inspect.reader import read_image
-from dockwright.inspect.sbom import cyclonedx_document, spdx_document, to_json
-from dockwright.inspect.waste import WasteReport, waste_report
+from dockwright.inspect.reader import LayerCache, read_image
 
-__all__ = ["SBOM_FORMATS", "Analysis", "analyze", "check_gate", "diff", "enforce_gate", "sbom"]
+if TYPE_CHECKING:
+    from dockwright.inspect.diff import ImageDiff
+    from dockwright.inspect.waste import WasteReport
+
+__all__ = [
+    "SBOM_FORMATS",
+    "Analysis",
+    "analyze",
+    "check_gate",
+    "diff",
+    "enforce_gate",
+    "layer_cache_dir",
+    "sbom",
+]
 
 SBOM_FORMATS = ("spdx-json", "cyclonedx-json")
 
@@ -34,12 +48,39 @@ class Analysis:
 
     def waste(self, *, top: int = 10) -> WasteReport:
         """The waste report of this image."""
+        from dockwright.inspect.waste import waste_report
+
         return waste_report(self.contents, self.packages, top=top)
 
 
-def analyze(ref: str, *, platform: str | None = None) -> Analysis:
-    """Read ``ref`` (``oci:``, ``docker-archive:`` or ``dir:``) and catalog its packages."""
-    contents = read_image(ref, platform=platform, wanted=WANTED)
+def layer_cache_dir(cache_root: Path | None = None) -> Path:
+    """Where parsed layers are kept: ``layers-index`` in ``cache_root`` or the default cache root."""
+    if cache_root is None:
+        from dockwright.net.cache import default_cache_root
+
+        cache_root = default_cache_root()
+    return cache_root / "layers-index"
+
+
+def analyze(
+    ref: str,
+    *,
+    platform: str | None = None,
+    hash_files: bool = True,
+    cache_dir: Path | None = None,
+) -> Analysis:
+    """Read ``ref`` (``oci:``, ``docker-archive:`` or ``dir:``) and catalog its packages.
+
+    Args:
+        ref: the image reference.
+        platform: ``OS/ARCH[/VARIANT]`` for a multi-platform image.
+        hash_files: compute each regular file's sha256 (``diff`` compares them; the SBOM and the
+            waste report do not need them).
+        cache_dir: keep and reuse layers' parsed forms here (see :func:`layer_cache_dir`); None
+            reads every layer from its blob.
+    """
+    cache = LayerCache(cache_dir) if cache_dir is not None else None
+    contents = read_image(ref, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
     found: list[Warning_] = []
     packages = catalog_image(contents, warnings=found)
     return Analysis(contents=contents, packages=packages, warnings=(*contents.warnings, *found))
@@ -52,14 +93,20 @@ def sbom(analysis: Analysis, fmt: str, *, created: str | None = None) -> bytes:
         InputError: an unknown format.
     """
     if fmt == "spdx-json":
+        from dockwright.inspect.sbom.spdx import spdx_document, to_json
+
         return to_json(spdx_document(analysis.contents, analysis.packages, created=created))
     if fmt == "cyclonedx-json":
+        from dockwright.inspect.sbom.cyclonedx import cyclonedx_document
+
         return cyclonedx_document(analysis.contents, analysis.packages, created=created).encode()
     raise InputError(f"unknown SBOM format {fmt!r}", hint="use spdx-json or cyclonedx-json")
 
 
 def diff(a: Analysis, b: Analysis) -> ImageDiff:
-    """The semantic difference from image ``a`` to image ``b``."""
+    """The semantic difference from image ``a`` to image ``b`` (read them with ``hash_files``)."""
+    from dockwright.inspect.diff import diff_images
+
     return diff_images((a.contents, a.packages), (b.contents, b.packages))
 
 
@@ -69,6 +116,8 @@ def check_gate(report: WasteReport, fail_on: str) -> list[str]:
     Raises:
         InputError: the expression is malformed.
     """
+    from dockwright.inspect.gate import check_fail_on
+
     return check_fail_on(fail_on, report)
 
 

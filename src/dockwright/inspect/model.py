@@ -35,7 +35,8 @@ class FileRecord:
     """One path of the merged (final) filesystem, or one path as a layer wrote it.
 
     ``path`` is normalized and relative to the image root (``usr/bin/python3``). ``sha256`` is the
-    hex digest of a regular file's bytes (``""`` otherwise). ``layer`` is the index of the layer that
+    hex digest of a regular file's bytes (``""`` otherwise, and for every file when the image was
+    read without ``hash_files``). ``layer`` is the index of the layer that
     last wrote the path; ``added_in`` the index of the layer that first created it (they differ when
     a later layer changed the file).
     """

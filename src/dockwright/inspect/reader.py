@@ -1,14 +1,24 @@
 """Read an image in one streaming pass: merged files, layer accounting, wanted contents, os-release.
 
 :func:`read_image` opens the image (:mod:`dockwright.inspect.source`), then reads each layer's tar
-as a stream (never extracted, never touching the host filesystem), hashing every regular file in
-1 MiB chunks and applying it to the merged filesystem (:mod:`dockwright.inspect._merge`, which
-follows the OCI whiteout rules). Only the bytes of files ``wanted(path)`` selects are kept, up to
-``max_wanted_bytes`` in all, so memory depends on the number of paths, never on file sizes.
+as a stream (never extracted, never touching the host filesystem) with the parser of
+:mod:`dockwright.inspect._tarstream`, hashing every regular file in 1 MiB chunks (unless
+``hash_files`` is off) and applying it to the merged filesystem (:mod:`dockwright.inspect._merge`,
+which follows the OCI whiteout rules). Only the bytes of files ``wanted(path)`` selects are kept, up
+to ``max_wanted_bytes`` in all, so memory depends on the number of paths, never on file sizes.
+Every blob is checked against its digest and every tar against its diff_id whether or not files
+are hashed.
 
-A wanted file that is a hard link to a file whose bytes were not kept is read again from its layer
-after the pass (rare: a second read of that one layer). ``/etc/os-release`` is resolved through the
-image's symlinks (falling back to ``/usr/lib/os-release``) and parsed into ``os_release``.
+With a :class:`~dockwright.inspect._layer_cache.LayerCache`, a layer read this way is stored in
+its parsed form under its blob digest, and a later read replays that form instead of decompressing
+the layer, after hashing the blob it finds (no decompression) and checking that it still has that
+digest, and that the config's diff_id is the one the cached tar had. The result is the same either
+way: the replay goes through the same code as a streamed tar.
+
+A wanted file that is a hard link to a file whose bytes were not kept (or whose bytes a cached form
+lacks) is read again from its layer after the pass (rare: a second read of that one layer).
+``/etc/os-release`` is resolved through the image's symlinks (falling back to
+``/usr/lib/os-release``) and parsed into ``os_release``.
 
 Hostile or broken input gives an error or a result marked by warnings, never a crash:
 
@@ -20,9 +30,9 @@ Hostile or broken input gives an error or a result marked by warnings, never a c
   normalized and clamped at the root), ``symlink-loop``, ``parent-not-dir`` (the entry was
   skipped), ``hardlink-missing-target``, ``hardlink-to-dir``, ``hardlink-to-self``,
   ``invalid-whiteout``, ``unknown-type``, ``no-end-marker`` (a layer without the tar trailer),
-  ``sparse-not-hashed`` (over 4 GiB of holes: ``sha256`` left empty), ``wanted-limit`` (contents
-  are partial), ``os-release-unresolved``; for ``dir:`` also ``other-filesystem``, ``unreadable``,
-  ``socket-skipped`` and ``file-changed``.
+  ``sparse-not-hashed`` (over 4 GiB of holes: ``sha256`` left empty; given whether or not files
+  are hashed), ``wanted-limit`` (contents are partial), ``os-release-unresolved``; for ``dir:``
+  also ``other-filesystem``, ``unreadable``, ``socket-skipped`` and ``file-changed``.
 
 Layer accounting: ``files`` counts the entries a layer writes (whiteouts excluded), ``deleted`` its
 whiteout entries (``.wh.NAME`` and opaque markers), ``overwritten_bytes`` the bytes of regular files
@@ -37,19 +47,21 @@ from __future__ import annotations
 import hashlib
 import shlex
 import tarfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 from dockwright.errors import DigestMismatchError
 from dockwright.inspect._image_source import ImageSource, LayerBlob
+from dockwright.inspect._layer_cache import CachedLayer, LayerCache, Member
 from dockwright.inspect._layer_stream import LayerStream
 from dockwright.inspect._merge import Inode, MergedTree, SymlinkLoopError, WarningLog
-from dockwright.inspect._tarsafe import LayerTar, member_chunks, normalize_name, open_layer_tar, tar_errors
+from dockwright.inspect._tarsafe import normalize_name, tar_errors
+from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
 from dockwright.inspect.model import FileKind, ImageContents, LayerRecord
 from dockwright.inspect.source import open_image
 
-__all__ = ["parse_os_release", "read_image"]
+__all__ = ["LayerCache", "parse_os_release", "read_image"]
 
 _MAX_HOLE_BYTES = 4 << 30  # zeros hashed for sparse files, per image
 _OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
@@ -75,6 +87,8 @@ def read_image(
     platform: str | None = None,
     wanted: Callable[[str], bool] = _nothing,
     max_wanted_bytes: int = 256 << 20,
+    hash_files: bool = True,
+    cache: LayerCache | None = None,
 ) -> ImageContents:
     """Read an image's layers once and return its merged files, layers and wanted contents.
 
@@ -84,6 +98,10 @@ def read_image(
         wanted: says, for a normalized path (``var/lib/dpkg/status``), whether to keep its bytes.
         max_wanted_bytes: the most bytes of wanted files kept in all; past it, files are left out
             with a ``wanted-limit`` warning.
+        hash_files: compute each regular file's sha256 (``FileRecord.sha256``; ``""`` when off).
+            Blob digests and diff_ids are checked either way.
+        cache: where to keep and find layers' parsed forms (by blob digest); None reads every
+            layer from its blob.
 
     Returns:
         The image's contents (see :class:`~dockwright.inspect.model.ImageContents`).
@@ -95,11 +113,109 @@ def read_image(
         UnsafeArchiveError: a layer holds headers built to exhaust memory.
     """
     with open_image(ref, platform=platform) as source:
-        reading = _Reading(source, wanted, max_wanted_bytes)
-        for blob in source.layers:
-            with source.open_layer(blob.index) as stream:
-                reading.read_layer(blob, stream)
-        return reading.result()
+        reading = _Reading(source, wanted, max_wanted_bytes, hash_files)
+        cached: _CachedLayers | None = None
+        try:
+            if cache is not None:
+                cached = _CachedLayers(source, cache, hash_files)
+            for blob in source.layers:
+                hit = cached.take(blob) if cached is not None else None
+                if hit is not None:
+                    reading.replay_layer(blob, hit)
+                    continue
+                record = cache is not None and bool(blob.digest)
+                with source.open_layer(blob.index) as stream:
+                    # Without file hashes the reader waits on the thread: hashing the tar here helps.
+                    stream.hash_in_thread = hash_files
+                    layer = reading.read_layer(blob, stream, record=record)
+                if cache is not None and layer is not None:
+                    cache.store(layer)
+            return reading.result()
+        finally:
+            if cached is not None:
+                cached.close()
+
+
+class _CachedLayers:
+    """The cached forms of an image's layers, each handed out only once its blob is verified.
+
+    Blobs are hashed in two background threads when the source allows opening layers concurrently
+    (a layout's files), while this thread loads the entries; otherwise each blob is hashed when
+    its layer is reached.
+    """
+
+    def __init__(self, source: ImageSource, cache: LayerCache, need_hashes: bool) -> None:
+        self._source = source
+        self._cache = cache
+        self._need_hashes = need_hashes
+        self._indexes = [b.index for b in source.layers if b.digest and cache.has(b.digest)]
+        self._results: dict[int, BaseException | None] = {}
+        self._done = {i: threading.Event() for i in self._indexes}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._loaded: dict[int, CachedLayer | None] = {}
+        if source.parallel_layers and self._indexes:
+            for lane in (self._indexes[0::2], self._indexes[1::2]):
+                if lane:
+                    thread = threading.Thread(target=self._verify_all, args=(lane,), name="layer-verify")
+                    thread.daemon = True
+                    thread.start()
+                    self._threads.append(thread)
+            for blob in source.layers:  # meanwhile
+                if blob.index in self._done:
+                    self._loaded[blob.index] = cache.load(blob.digest, need_hashes=need_hashes)
+
+    def _verify(self, index: int) -> None:
+        try:
+            with self._source.open_layer(index) as stream:
+                stream.verify_stored()
+        except BaseException as exc:  # raised in the reader's thread when the layer is reached
+            self._results[index] = exc
+        else:
+            self._results[index] = None
+        self._done[index].set()
+
+    def _verify_all(self, indexes: list[int]) -> None:
+        for index in indexes:
+            if self._stop.is_set():
+                return
+            self._verify(index)
+
+    def take(self, blob: LayerBlob) -> CachedLayer | None:
+        """The cached form of ``blob``'s layer, or None to read it from the blob.
+
+        Raises:
+            DigestMismatchError: the blob does not have its digest, or the cached tar does not have
+                the diff_id the config names.
+        """
+        if blob.index not in self._done:
+            return None
+        if blob.index in self._loaded:
+            layer = self._loaded.pop(blob.index)
+        else:
+            layer = self._cache.load(blob.digest, need_hashes=self._need_hashes)
+        if not self._threads:
+            if layer is None:
+                return None  # read from the blob, which checks it anyway
+            self._verify(blob.index)
+        self._done[blob.index].wait()
+        failure = self._results[blob.index]
+        if failure is not None:
+            raise failure
+        if layer is None:
+            return None
+        if blob.diff_id and layer.diff_id != blob.diff_id:
+            raise DigestMismatchError(
+                f"{blob.what} uncompressed has digest {layer.diff_id}, but the image config "
+                f"says its diff_id is {blob.diff_id}: the image was modified or is corrupt"
+            )
+        return layer
+
+    def close(self) -> None:
+        """Stop verifying (after an error) and wait for the thread."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
 
 @dataclass(slots=True)
@@ -114,49 +230,138 @@ class _Stats:
     uncompressed_size: int = 0
 
 
+class _Recording:
+    """A layer's members and kept bytes as it streams, for the cache."""
+
+    __slots__ = ("contents", "members", "ok")
+
+    def __init__(self) -> None:
+        self.members: list[Member] = []
+        self.contents: list[bytes] = []
+        self.ok = True  # False: the layer cannot be cached (a sparse file)
+
+
+class _Replay:
+    """Where a replayed member's hash and kept bytes come from: the cached form."""
+
+    __slots__ = ("content", "sha256")
+
+    def __init__(self) -> None:
+        self.sha256 = ""
+        self.content: bytes | None = None
+
+
 class _Reading:
     """The state of one read: the merged tree, versions of wanted files, per-layer counts."""
 
-    def __init__(self, source: ImageSource, wanted: Callable[[str], bool], budget: int) -> None:
+    def __init__(
+        self, source: ImageSource, wanted: Callable[[str], bool], budget: int, hash_files: bool
+    ) -> None:
         self.source = source
         self.wanted = wanted
         self.max_wanted = budget
         self.budget = budget
+        self.hash_files = hash_files
         self.log = WarningLog()
         self.tree = MergedTree(self.log)
         self.versions: dict[str, list[tuple[int, Inode | None]]] = {}
         self.stats: list[_Stats] = []
         self.holes = _MAX_HOLE_BYTES
+        self._recording: _Recording | None = None
+        self._recorded: tuple[str, bytes | None] | None = None  # the hash and bytes of this member
+        self._replay: _Replay | None = None
 
     # One layer -----------------------------------------------------------------------------------
 
-    def read_layer(self, blob: LayerBlob, stream: LayerStream) -> None:
-        """Apply one layer's tar to the merged tree, then check the stream's digests."""
+    def read_layer(self, blob: LayerBlob, stream: LayerStream, *, record: bool = False) -> CachedLayer | None:
+        """Apply one layer's tar to the merged tree, then check the stream's digests.
+
+        Returns:
+            With ``record``, the layer's parsed form for the cache (None if it cannot be cached).
+        """
         stats = _Stats(blob)
         self.tree.begin_layer(blob.index)
-        with tar_errors(blob, stream):
-            tar = open_layer_tar(stream)
-            ordinal = 0
-            while tar is not None and (info := tar.next()) is not None:
-                self._member(tar, info, ordinal, stats)
-                ordinal += 1
-            if tar is not None:
-                self._check_end(tar, blob)
-            stream.finish()
+        recording = self._recording = _Recording() if record else None
+        end = "none"
+        try:
+            with tar_errors(blob, stream):
+                tar = open_tar(stream)
+                ordinal = 0
+                while tar is not None and (info := tar.next()) is not None:
+                    self._member(tar, info, ordinal, stats)
+                    ordinal += 1
+                if tar is not None:
+                    self._check_end(tar, blob)
+                    end = tar.end
+                stream.finish()
+        finally:
+            self._recording = None
         stats.digest = blob.digest or stream.blob_digest
         stats.diff_id = blob.diff_id or stream.diff_id
         stats.size, stats.uncompressed_size = stream.blob_size, stream.size
         self.stats.append(stats)
+        if recording is None or not recording.ok:
+            return None
+        return CachedLayer(
+            digest=stats.digest,
+            diff_id=stream.diff_id,
+            size=stats.size,
+            uncompressed_size=stats.uncompressed_size,
+            hashed=self.hash_files,
+            end=end,
+            members=recording.members,
+            contents=b"".join(recording.contents),
+        )
 
-    def _check_end(self, tar: LayerTar, blob: LayerBlob) -> None:
+    def replay_layer(self, blob: LayerBlob, layer: CachedLayer) -> None:
+        """Apply a layer's cached form (its blob verified) exactly as its tar would be applied."""
+        stats = _Stats(blob)
+        self.tree.begin_layer(blob.index)
+        replay = self._replay = _Replay()
+        contents = layer.contents
+        position = 0
+        try:
+            for ordinal, (name, kind, size, mode, uid, gid, link, sha, kept) in enumerate(layer.members):
+                info = TarHeader()
+                info.name, info.type, info.size = name, kind.encode("latin-1"), size
+                info.mode, info.uid, info.gid, info.linkname = mode, uid, gid, link
+                replay.sha256 = sha if self.hash_files else ""
+                if kept >= 0:
+                    replay.content = bytes(contents[position : position + kept])
+                    position += kept
+                else:
+                    replay.content = None
+                self._member(None, info, ordinal, stats)
+        finally:
+            self._replay = None
+        if layer.end == "empty":
+            self._no_end_marker(blob)
+        stats.digest = blob.digest or layer.digest
+        stats.diff_id = blob.diff_id or layer.diff_id
+        stats.size, stats.uncompressed_size = layer.size, layer.uncompressed_size
+        self.stats.append(stats)
+
+    def _no_end_marker(self, blob: LayerBlob) -> None:
+        self.log.add("no-end-marker", f"{blob.what} ends without the tar end-of-archive marker")
+
+    def _check_end(self, tar: TarReader, blob: LayerBlob) -> None:
         if tar.end == "empty":
-            self.log.add("no-end-marker", f"{blob.what} ends without the tar end-of-archive marker")
+            self._no_end_marker(blob)
         elif tar.end == "truncated":
             raise tarfile.ReadError(f"unexpected end of data inside a header at offset {tar.offset}")
         elif tar.end == "invalid":
-            raise tarfile.ReadError(f"corrupt header at offset {tar.offset} (bad checksum)")
+            raise tarfile.ReadError(f"corrupt header at offset {tar.offset} ({tar.end_reason})")
 
-    def _member(self, tar: LayerTar, info: tarfile.TarInfo, ordinal: int, stats: _Stats) -> None:
+    def _member(self, tar: TarReader | None, info: TarHeader, ordinal: int, stats: _Stats) -> None:
+        recording = self._recording
+        if recording is not None:
+            row_at = len(recording.members)
+            recording.members.append(
+                (info.name, info.type.decode("latin-1"), info.size, info.mode, info.uid, info.gid,
+                 info.linkname, "", -1)
+            )  # fmt: skip
+            if info.sparse is not None:
+                recording.ok = False
         path, issue = normalize_name(info.name)
         if issue:
             self.log.add(issue, f"{stats.blob.what}: member {info.name!r} read as {path or '/'}", path)
@@ -180,6 +385,20 @@ class _Reading:
         else:
             self.log.add("unknown-type", f"{path} has unknown tar type {info.type!r}; skipped", path)
         self._note_removed()
+        if recording is not None and self._recorded is not None:
+            sha, kept = self._recorded
+            self._recorded = None
+            row = recording.members[row_at]
+            recording.members[row_at] = (*row[:7], sha, len(kept) if kept is not None else -1)
+            if kept is not None:
+                recording.contents.append(kept)
+
+    def _unplaced(self, tar: TarReader | None, info: TarHeader) -> None:
+        """A regular file that lands nowhere (under a non-directory): hashed anyway when recording,
+        since below another image's layers it may land, and a cached form needs every hash."""
+        if self._recording is not None and tar is not None and info.isreg() and self.hash_files:
+            sha, _ = self._read_data(tar, info, info.name, False)
+            self._recorded = (sha, None)
 
     def _whiteout(self, parent: str, base: str, path: str, stats: _Stats) -> None:
         if base == _OPAQUE:
@@ -193,24 +412,34 @@ class _Reading:
             stats.deleted += 1
             self.tree.whiteout(parent, base[4:])
 
-    def _file(self, tar: LayerTar, info: tarfile.TarInfo, path: str, ordinal: int, stats: _Stats) -> None:
+    def _file(self, tar: TarReader | None, info: TarHeader, path: str, ordinal: int, stats: _Stats) -> None:
         real = self.tree.place(path)
         if real is None:
+            self._unplaced(tar, info)
             return
         is_wanted = self.wanted(real)
         keep = self._may_keep(real, info.size, is_wanted)
-        sha, content = self._read_data(tar, info, real, keep)
+        fetch = False
+        if tar is not None:
+            sha, content = self._read_data(tar, info, real, keep)
+            if self._recording is not None:
+                self._recorded = (sha, content)
+        else:
+            assert self._replay is not None
+            sha, content = self._replay.sha256, self._replay.content if keep else None
+            fetch = keep and content is None  # not in the cached form: read the layer again later
         inode = Inode(layer=self.tree.layer, ordinal=ordinal, size=info.size, sha256=sha)
         inode.content = content
+        inode.fetch = fetch
         stats.files_bytes += info.size
         self.tree.put(real, FileKind.FILE, mode=info.mode, uid=info.uid, gid=info.gid, inode=inode)
         self._note_removed()
         if is_wanted:
             self.tree.watched.add(real)
-            if content is not None:
+            if content is not None or fetch:
                 self._version(real, inode)
 
-    def _hardlink(self, info: tarfile.TarInfo, path: str) -> None:
+    def _hardlink(self, info: TarHeader, path: str) -> None:
         real = self.tree.place(path)
         if real is None:
             return
@@ -242,23 +471,28 @@ class _Reading:
         return False
 
     def _read_data(
-        self, tar: LayerTar, info: tarfile.TarInfo, path: str, keep: bool
+        self, tar: TarReader, info: TarHeader, path: str, keep: bool, *, hash_data: bool | None = None
     ) -> tuple[str, bytes | None]:
-        """Hash a member's data (and return it when ``keep``), streaming in chunks."""
-        sparse = cast(list[tuple[int, int]] | None, info.sparse)
-        if sparse is not None:
-            holes = max(0, info.size - sum(n for _, n in sparse))
+        """Hash a member's data (unless files are not hashed) and return it when ``keep``."""
+        if info.sparse is not None:
+            holes = max(0, info.size - sum(n for _, n in info.sparse))
             if holes > self.holes:
                 self.log.add("sparse-not-hashed", f"{path} has {holes} bytes of holes; not hashed", path)
                 return "", None
             self.holes -= holes
-        digest = hashlib.sha256()
-        parts: list[bytes] | None = [] if keep else None
-        for chunk in member_chunks(tar, info):
-            digest.update(chunk)
+        hashing = self.hash_files if hash_data is None else hash_data
+        if not hashing and not keep:
+            tar.skip(info)
+            return "", None
+        digest = hashlib.sha256() if hashing else None
+        parts: list[bytes | memoryview] | None = [] if keep else None
+        for chunk in tar.data(info):
+            if digest is not None:
+                digest.update(chunk)
             if parts is not None:
                 parts.append(chunk)
-        return digest.hexdigest(), (b"".join(parts) if parts is not None else None)
+        sha = digest.hexdigest() if digest is not None else ""
+        return sha, (b"".join(parts) if parts is not None else None)
 
     def _note_removed(self) -> None:
         for path in self.tree.removed_watched:
@@ -290,7 +524,11 @@ class _Reading:
         return None
 
     def _fetch_late(self) -> None:
-        """Read again the layers holding bytes that were asked for after they streamed past."""
+        """Read again the layers holding bytes that were asked for after they streamed past.
+
+        When every wanted member has a hash, each is checked against it (the reading stops after the
+        last one); otherwise the whole layer is read, so its blob digest and diff_id are checked.
+        """
         needed: dict[int, dict[int, Inode]] = {}
         for node in self.tree.nodes.values():
             inode = node.inode
@@ -302,15 +540,18 @@ class _Reading:
                     needed.setdefault(inode.layer, {})[inode.ordinal] = inode
         for layer, by_ordinal in sorted(needed.items()):
             blob = self.source.layers[layer]
+            hashed = all(inode.sha256 for inode in by_ordinal.values())
             with self.source.open_layer(layer) as stream, tar_errors(blob, stream):
-                tar = open_layer_tar(stream)
+                tar = open_tar(stream)
                 ordinal = 0
                 while tar is not None and ordinal <= max(by_ordinal) and (info := tar.next()) is not None:
                     if (inode := by_ordinal.get(ordinal)) is not None:
-                        sha, inode.content = self._read_data(tar, info, info.name, True)
-                        if sha != inode.sha256:
+                        sha, inode.content = self._read_data(tar, info, info.name, True, hash_data=hashed)
+                        if hashed and sha != inode.sha256:
                             raise DigestMismatchError(f"{blob.what} changed while it was read")
                     ordinal += 1
+                if not hashed:
+                    stream.finish()
 
     def result(self) -> ImageContents:
         """Finish (late reads, os-release) and assemble the contents."""

@@ -44,19 +44,21 @@ def resolve(files: Mapping[str, FileRecord], path: str) -> str:
         path as resolved so far joined with the rest (it may not exist).
     """
     parts = [p for p in path.split("/") if p]
+    parts.reverse()  # popped from the end
     done = ""
     hops = 0
+    symlink = FileKind.SYMLINK
     while parts:
-        part = parts.pop(0)
-        candidate = posixpath.join(done, part) if done else part
+        part = parts.pop()
+        candidate = f"{done}/{part}" if done else part
         record = files.get(candidate)
-        if record is None or record.kind is not FileKind.SYMLINK or hops >= _MAX_LINKS:
+        if record is None or record.kind is not symlink or hops >= _MAX_LINKS:
             done = candidate
             continue
         hops += 1
         base = "" if record.link.startswith("/") else done
         target = normalize(posixpath.join("/", base, record.link))
-        parts = [p for p in target.split("/") if p] + parts
+        parts.extend(reversed([p for p in target.split("/") if p]))
         done = ""
     return done
 
@@ -78,12 +80,19 @@ def owned_files(files: Mapping[str, FileRecord], paths: Iterable[str]) -> tuple[
     """
     found: set[str] = set()
     size = 0
+    heads: dict[str, str] = {}  # a package's files share few directories: resolve each once
     for raw in paths:
         path = normalize(raw)
         if not path:
             continue
         head, _, name = path.rpartition("/")
-        real = posixpath.join(resolve(files, head), name) if head else name
+        if head:
+            real_head = heads.get(head)
+            if real_head is None:
+                real_head = heads[head] = resolve(files, head)
+            real = f"{real_head}/{name}" if real_head else name
+        else:
+            real = name
         record = files.get(real)
         if record is None:
             found.add(path)

@@ -24,17 +24,18 @@ the image (archives), nor ``direct_url.json``.
 from __future__ import annotations
 
 import csv
-import email.parser
-import email.policy
 import posixpath
 import re
-from email.message import Message
+from typing import TYPE_CHECKING
 
 from dockwright.inspect.catalog.devtools import is_dev_python
 from dockwright.inspect.catalog.distro import purl
 from dockwright.inspect.catalog.filesystem import owned_files
 from dockwright.inspect.catalog.history import file_span
 from dockwright.inspect.model import FileKind, ImageContents, Package, Warning_
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 __all__ = ["CLASSIFIER_LICENSES", "catalog", "normalize_name", "wanted"]
 
@@ -89,6 +90,9 @@ def _metadata_paths(contents: ImageContents) -> list[str]:
 
 
 def _parse(data: bytes) -> Message:
+    import email.parser  # here: the email package costs a few ms to import, and most images need none
+    import email.policy
+
     text = data.decode("utf-8", "replace")
     return email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
 

@@ -21,7 +21,6 @@ not read ``.rpm`` files lying in the image either.
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -58,6 +57,8 @@ class _Row:
 
 def _read_rows(db: bytes, wal: bytes | None) -> list[tuple[object, object]]:
     """Return ``(hnum, blob)`` rows; raises :class:`sqlite3.Error` for anything that is not an rpmdb."""
+    import sqlite3  # here: most images hold no rpmdb
+
     with tempfile.TemporaryDirectory(prefix="dockwright-rpmdb-") as tmp:
         path = Path(tmp) / "rpmdb.sqlite"
         path.write_bytes(db)
@@ -77,6 +78,8 @@ def _rows(db: bytes, wal: bytes | None, where: str, warnings: list[Warning_] | N
     def warn(code: str, message: str) -> None:
         if warnings is not None:
             warnings.append(Warning_(code=code, message=f"{where}: {message}", path=where))
+
+    import sqlite3
 
     try:
         raw = _read_rows(db, wal)

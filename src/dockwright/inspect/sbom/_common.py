@@ -192,7 +192,11 @@ def package_purpose(package: Package) -> str:
     """``"application"`` when the package owns a program in a ``bin``/``sbin`` directory, else
     ``"library"``."""
     for path in package.files:
-        parent = str(PurePosixPath(path.lstrip("/")).parent)
+        relative = path.lstrip("/")
+        if "//" in relative or "/." in relative or relative.startswith(".") or relative.endswith("/"):
+            parent = str(PurePosixPath(relative).parent)  # not a plain path: let pathlib clean it up
+        else:
+            parent = relative.rpartition("/")[0]
         if parent in _BIN_DIRS:
             return "application"
     return "library"

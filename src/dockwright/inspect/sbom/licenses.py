@@ -8,6 +8,11 @@ SPDX expression is an **expression** (written back in its normalized form, e.g. 
 apache-2.0`` becomes ``MIT OR Apache-2.0``); anything else (``GPL-2+ with exceptions``,
 ``public-domain``) is **free text**.
 
+The SPDX id list is read from the file cyclonedx-python-lib ships (without importing the library,
+so that an SPDX document loads no CycloneDX code; if the file moves, the library's own functions
+are used), and expressions are checked with the same ``license-expression`` symbol table the
+library builds. Classifications are cached: an image repeats the same few license strings.
+
 What this module does not do: map free text to SPDX ids (Debian's ``GPL-2+`` stays free text, as
 no catalog of aliases is consulted beyond what ``license-expression`` itself knows), read license
 files, or build document-specific references (``LicenseRef-...`` belongs to the SPDX writer).
@@ -17,16 +22,25 @@ from __future__ import annotations
 
 import enum
 import functools
+import importlib.util
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-from cyclonedx.spdx import fixup_id, is_expression
 
 if TYPE_CHECKING:
     from license_expression import Licensing  # type: ignore[import-untyped]
 
-__all__ = ["LicenseChoice", "LicenseKind", "classify_license", "classify_licenses", "join_expressions"]
+__all__ = [
+    "LicenseChoice",
+    "LicenseKind",
+    "classify_license",
+    "classify_licenses",
+    "fixup_id",
+    "is_expression",
+    "join_expressions",
+]
 
 
 class LicenseKind(enum.Enum):
@@ -59,6 +73,44 @@ def _licensing() -> Licensing:
     return licensing
 
 
+_SPDX_IDS_FILE = ("schema", "_res", "spdx.SNAPSHOT.schema.json")  # cyclonedx.schema._res.SPDX_JSON
+
+
+@functools.cache
+def _spdx_ids() -> dict[str, str] | None:
+    """Lowercase SPDX license id -> id, from cyclonedx-python-lib's list; None if it is not found."""
+    spec = importlib.util.find_spec("cyclonedx")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*_SPDX_IDS_FILE)
+    try:
+        ids = json.loads(path.read_bytes())["enum"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return None
+    return {i.lower(): i for i in ids}
+
+
+def fixup_id(value: str) -> str | None:
+    """The SPDX license id ``value`` names, case-insensitively (``cyclonedx.spdx.fixup_id``)."""
+    ids = _spdx_ids()
+    if ids is None:  # pragma: no cover (the library moved its list)
+        from cyclonedx.spdx import fixup_id as library_fixup_id
+
+        return library_fixup_id(value)
+    return ids.get(value.lower())
+
+
+def is_expression(value: str) -> bool:
+    """Whether ``value`` is a valid SPDX expression (``cyclonedx.spdx.is_expression``)."""
+    try:
+        result = _licensing().validate(value)
+    except Exception:  # license-expression crashes on some inputs
+        return False
+    return not result.errors
+
+
 def _normalized(expression: str) -> str:
     """The normalized form of an expression :func:`is_expression` accepted (itself on failure)."""
     try:
@@ -69,6 +121,7 @@ def _normalized(expression: str) -> str:
     return normalized if isinstance(normalized, str) and normalized and not info.errors else expression
 
 
+@functools.lru_cache(maxsize=4096)
 def classify_license(text: str) -> LicenseChoice | None:
     """Classify one license string.
 
