@@ -312,3 +312,27 @@ def test_a_corrupted_upload_is_refused_by_the_registry(proxy: FaultProxy, image)
         _push_through(proxy, layout, "f/corrupt:1")
     with RegistryClient(proxy.address, plain_http=True) as client:
         assert client.manifest_exists("f/corrupt", "1") is None
+
+
+def test_inspect_and_sbom_read_an_image_straight_from_the_registry(
+    registry_anon: RunningRegistry, image, tmp_path: Path
+) -> None:
+    layout, built = image
+    dest = repo(registry_anon)
+    from dockwright.cli.main import cli as main_cli
+
+    def dockwright(*args: str | Path) -> Result:  # the whole CLI: inspect and sbom too
+        return CliRunner().invoke(main_cli, [str(a) for a in args], catch_exceptions=False)
+
+    ok("push", f"oci:{layout}:v1", dest, "--tls-verify=false")
+    local = dockwright("inspect", f"oci:{layout}:v1", "--json", "--no-cache")
+    remote = dockwright("inspect", dest, "--json", "--tls-verify=false", "--no-cache")
+    assert (local.exit_code, remote.exit_code) == (0, 0), remote.output
+    local_doc, remote_doc = json.loads(local.stdout), json.loads(remote.stdout)
+    assert remote_doc["reference"] == dest
+    assert remote_doc["manifestDigest"] == local_doc["manifestDigest"] == str(built.manifest_digest)
+    assert remote_doc["layers"] == local_doc["layers"]
+    sbom = dockwright("sbom", dest, "--tls-verify=false", "-o", tmp_path / "sbom.json")
+    assert sbom.exit_code == 0, sbom.output
+    doc = json.loads((tmp_path / "sbom.json").read_text())
+    assert str(built.manifest_digest) in json.dumps(doc)

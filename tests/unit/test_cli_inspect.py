@@ -403,7 +403,7 @@ def test_an_unknown_transport_is_one_error_line_and_exit_2(command: str) -> None
             "docker-archive:{tmp}/missing.tar",
             "docker-archive:{tmp}/missing.tar: no such file {tmp}/missing.tar",
         ),
-        ("docker://debian:12", "docker:// needs `dockwright pull`"),
+        ("docker://debian:12", "missing registry host (none is implied: name it"),
         ("dir:{tmp}/missing", "dir:{tmp}/missing"),
     ],
 )

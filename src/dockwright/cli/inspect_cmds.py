@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from dockwright.cli.common import emit_json, run
+from dockwright.cli.registry_cmds import _connection_options, _SkopeoBoolCommand
 from dockwright.errors import InputError
 from dockwright.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from dockwright.registry.endpoints import RegistryOptions
 
 __all__ = ["register"]
 
@@ -42,6 +46,18 @@ def _cache_dir(ctx: click.Context, no_cache: bool) -> Path | None:
     return layer_cache_dir(root)
 
 
+def _registry(flags: dict[str, Any]) -> RegistryOptions:
+    """How to reach the registry of a ``docker://`` image (the same flags as ``pull``)."""
+    from dockwright.registry.endpoints import RegistryOptions
+
+    return RegistryOptions(
+        tls_verify=flags["tls_verify"],
+        plain_http=True if flags["plain_http"] else None,
+        cert_dir=flags["cert_dir"],
+        authfile=flags["authfile"],
+    )
+
+
 def _write(output: Path, data: bytes) -> None:
     try:
         atomic_write_bytes(output, data)
@@ -57,7 +73,8 @@ def _package_dict(p: Any) -> dict[str, Any]:
     return d
 
 
-@click.command("inspect")
+@click.command("inspect", cls=_SkopeoBoolCommand)
+@_connection_options
 @click.argument("image")
 @_PLATFORM
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
@@ -67,18 +84,25 @@ def _package_dict(p: Any) -> dict[str, Any]:
 @click.pass_context
 def inspect_cmd(
     ctx: click.Context,
+    /,
     image: str,
     platform: str | None,
     as_json: bool,
     fail_on: str | None,
     top: int,
     no_cache: bool,
+    **connection: Any,
 ) -> None:
     """What is in IMAGE, where it came from, and what should not be there."""
     from dockwright.inspect import inspector, render
 
     cache_dir = _cache_dir(ctx, no_cache)
-    analysis = run(lambda: inspector.analyze(image, platform=platform, hash_files=False, cache_dir=cache_dir))
+    registry = _registry(connection)
+    analysis = run(
+        lambda: inspector.analyze(
+            image, platform=platform, hash_files=False, cache_dir=cache_dir, registry=registry
+        )
+    )
     report = analysis.waste(top=top)
     reasons = run(lambda: inspector.check_gate(report, fail_on)) if fail_on else []
     contents = analysis.contents
@@ -112,7 +136,8 @@ def inspect_cmd(
         run(lambda: inspector.enforce_gate(report, fail_on or ""))
 
 
-@click.command("sbom")
+@click.command("sbom", cls=_SkopeoBoolCommand)
+@_connection_options
 @click.argument("image")
 @_PLATFORM
 @click.option(
@@ -128,13 +153,25 @@ def inspect_cmd(
 @_NO_CACHE
 @click.pass_context
 def sbom_cmd(
-    ctx: click.Context, image: str, platform: str | None, fmt: str, output: Path | None, no_cache: bool
+    ctx: click.Context,
+    /,
+    image: str,
+    platform: str | None,
+    fmt: str,
+    output: Path | None,
+    no_cache: bool,
+    **connection: Any,
 ) -> None:
     """Write the SBOM of IMAGE (the image digest is its subject)."""
     from dockwright.inspect import inspector
 
     cache_dir = _cache_dir(ctx, no_cache)
-    analysis = run(lambda: inspector.analyze(image, platform=platform, hash_files=False, cache_dir=cache_dir))
+    registry = _registry(connection)
+    analysis = run(
+        lambda: inspector.analyze(
+            image, platform=platform, hash_files=False, cache_dir=cache_dir, registry=registry
+        )
+    )
     data = run(lambda: inspector.sbom(analysis, fmt))
     if output is None:
         click.echo(data.decode(), nl=not data.endswith(b"\n"))
@@ -142,7 +179,8 @@ def sbom_cmd(
         run(lambda: _write(output, data))
 
 
-@click.command("diff")
+@click.command("diff", cls=_SkopeoBoolCommand)
+@_connection_options
 @click.argument("image_a")
 @click.argument("image_b")
 @_PLATFORM
@@ -150,14 +188,22 @@ def sbom_cmd(
 @_NO_CACHE
 @click.pass_context
 def diff_cmd(
-    ctx: click.Context, image_a: str, image_b: str, platform: str | None, as_json: bool, no_cache: bool
+    ctx: click.Context,
+    /,
+    image_a: str,
+    image_b: str,
+    platform: str | None,
+    as_json: bool,
+    no_cache: bool,
+    **connection: Any,
 ) -> None:
     """What changed from IMAGE_A to IMAGE_B: packages, files and config (ignores mtimes and order)."""
     from dockwright.inspect import inspector, render
 
     cache_dir = _cache_dir(ctx, no_cache)
-    a = run(lambda: inspector.analyze(image_a, platform=platform, cache_dir=cache_dir))
-    b = run(lambda: inspector.analyze(image_b, platform=platform, cache_dir=cache_dir))
+    registry = _registry(connection)
+    a = run(lambda: inspector.analyze(image_a, platform=platform, cache_dir=cache_dir, registry=registry))
+    b = run(lambda: inspector.analyze(image_b, platform=platform, cache_dir=cache_dir, registry=registry))
     result = inspector.diff(a, b)
     if as_json:
         emit_json(result.to_dict())

@@ -6,11 +6,15 @@ and hands the results to the pure reports. The CLI only calls these and prints.
 The reports are imported when first used, so that a command loads only what it runs (``sbom
 --format spdx-json`` loads no CycloneDX library, diff, gate or waste code).
 
+A ``docker://`` image is pulled (every byte verified) into a temporary layout and read from there.
+
 This module does not print, and does not know about flags beyond their values.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +27,7 @@ from dockwright.inspect.reader import LayerCache, read_image
 if TYPE_CHECKING:
     from dockwright.inspect.diff import ImageDiff
     from dockwright.inspect.waste import WasteReport
+    from dockwright.registry.endpoints import RegistryOptions
 
 __all__ = [
     "SBOM_FORMATS",
@@ -68,8 +73,9 @@ def analyze(
     platform: str | None = None,
     hash_files: bool = True,
     cache_dir: Path | None = None,
+    registry: RegistryOptions | None = None,
 ) -> Analysis:
-    """Read ``ref`` (``oci:``, ``docker-archive:`` or ``dir:``) and catalog its packages.
+    """Read ``ref`` (``oci:``, ``docker-archive:``, ``dir:`` or ``docker://``) and catalog it.
 
     Args:
         ref: the image reference.
@@ -78,12 +84,40 @@ def analyze(
             waste report do not need them).
         cache_dir: keep and reuse layers' parsed forms here (see :func:`layer_cache_dir`); None
             reads every layer from its blob.
+        registry: how to reach a ``docker://`` image's registry (TLS, credentials).
     """
     cache = LayerCache(cache_dir) if cache_dir is not None else None
-    contents = read_image(ref, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
+    if ref.startswith("docker://"):
+        contents = _read_remote(ref, platform, hash_files, cache, registry)
+    else:
+        contents = read_image(ref, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
     found: list[Warning_] = []
     packages = catalog_image(contents, warnings=found)
     return Analysis(contents=contents, packages=packages, warnings=(*contents.warnings, *found))
+
+
+def _read_remote(
+    ref: str,
+    platform: str | None,
+    hash_files: bool,
+    cache: LayerCache | None,
+    registry: RegistryOptions | None,
+) -> ImageContents:
+    """Pull ``ref`` (every byte verified) into a temporary layout, read it, and forget the copy.
+
+    The result names ``ref`` and keeps the registry's manifest digest (copying never changes it).
+    """
+    from dockwright.registry.endpoints import Connections, copy
+    from dockwright.registry.transfer import TransferOptions
+
+    with tempfile.TemporaryDirectory(prefix="dockwright-inspect-") as tmp:
+        local = f"oci:{tmp}/image:pulled"
+        with Connections(registry) as connect:
+            copy(
+                ref, local, connect=connect, options=TransferOptions(platform=platform, with_referrers=False)
+            )
+        contents = read_image(local, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
+    return dataclasses.replace(contents, reference=ref)
 
 
 def sbom(analysis: Analysis, fmt: str, *, created: str | None = None) -> bytes:
