@@ -39,23 +39,31 @@ whiteout entries (``.wh.NAME`` and opaque markers), ``overwritten_bytes`` the by
 it shipped that later layers (or later duplicates in the same tar) hide: each hidden copy once, the
 visible copy never.
 
+The verified handout of cached layers is :mod:`dockwright.inspect._cached_layers`; the reads after
+the pass (os-release, late bytes) are :mod:`dockwright.inspect._late_reads`.
+
 What this module does not do: catalog packages, compare images, or fetch from registries.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shlex
 import tarfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dockwright.errors import DigestMismatchError
+from dockwright.inspect._cached_layers import CachedLayers
 from dockwright.inspect._image_source import ImageSource, LayerBlob
+from dockwright.inspect._late_reads import (
+    MAX_OS_RELEASE,
+    OS_RELEASE,
+    fetch_late,
+    os_release_inode,
+    parse_os_release,
+)
 from dockwright.inspect._layer_cache import CachedLayer, LayerCache, Member
 from dockwright.inspect._layer_stream import LayerStream
-from dockwright.inspect._merge import Inode, MergedTree, SymlinkLoopError, WarningLog
+from dockwright.inspect._merge import Inode, MergedTree, WarningLog
 from dockwright.inspect._tarsafe import normalize_name, tar_errors
 from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
 from dockwright.inspect.model import FileKind, ImageContents, LayerRecord
@@ -64,8 +72,6 @@ from dockwright.inspect.source import open_image
 __all__ = ["LayerCache", "parse_os_release", "read_image"]
 
 _MAX_HOLE_BYTES = 4 << 30  # zeros hashed for sparse files, per image
-_OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
-_MAX_OS_RELEASE = 64 << 10
 _OPAQUE = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
 _KINDS = {
@@ -114,10 +120,10 @@ def read_image(
     """
     with open_image(ref, platform=platform) as source:
         reading = _Reading(source, wanted, max_wanted_bytes, hash_files)
-        cached: _CachedLayers | None = None
+        cached: CachedLayers | None = None
         try:
             if cache is not None:
-                cached = _CachedLayers(source, cache, hash_files)
+                cached = CachedLayers(source, cache, hash_files)
             for blob in source.layers:
                 hit = cached.take(blob) if cached is not None else None
                 if hit is not None:
@@ -134,88 +140,6 @@ def read_image(
         finally:
             if cached is not None:
                 cached.close()
-
-
-class _CachedLayers:
-    """The cached forms of an image's layers, each handed out only once its blob is verified.
-
-    Blobs are hashed in two background threads when the source allows opening layers concurrently
-    (a layout's files), while this thread loads the entries; otherwise each blob is hashed when
-    its layer is reached.
-    """
-
-    def __init__(self, source: ImageSource, cache: LayerCache, need_hashes: bool) -> None:
-        self._source = source
-        self._cache = cache
-        self._need_hashes = need_hashes
-        self._indexes = [b.index for b in source.layers if b.digest and cache.has(b.digest)]
-        self._results: dict[int, BaseException | None] = {}
-        self._done = {i: threading.Event() for i in self._indexes}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._loaded: dict[int, CachedLayer | None] = {}
-        if source.parallel_layers and self._indexes:
-            for lane in (self._indexes[0::2], self._indexes[1::2]):
-                if lane:
-                    thread = threading.Thread(target=self._verify_all, args=(lane,), name="layer-verify")
-                    thread.daemon = True
-                    thread.start()
-                    self._threads.append(thread)
-            for blob in source.layers:  # meanwhile
-                if blob.index in self._done:
-                    self._loaded[blob.index] = cache.load(blob.digest, need_hashes=need_hashes)
-
-    def _verify(self, index: int) -> None:
-        try:
-            with self._source.open_layer(index) as stream:
-                stream.verify_stored()
-        except BaseException as exc:  # raised in the reader's thread when the layer is reached
-            self._results[index] = exc
-        else:
-            self._results[index] = None
-        self._done[index].set()
-
-    def _verify_all(self, indexes: list[int]) -> None:
-        for index in indexes:
-            if self._stop.is_set():
-                return
-            self._verify(index)
-
-    def take(self, blob: LayerBlob) -> CachedLayer | None:
-        """The cached form of ``blob``'s layer, or None to read it from the blob.
-
-        Raises:
-            DigestMismatchError: the blob does not have its digest, or the cached tar does not have
-                the diff_id the config names.
-        """
-        if blob.index not in self._done:
-            return None
-        if blob.index in self._loaded:
-            layer = self._loaded.pop(blob.index)
-        else:
-            layer = self._cache.load(blob.digest, need_hashes=self._need_hashes)
-        if not self._threads:
-            if layer is None:
-                return None  # read from the blob, which checks it anyway
-            self._verify(blob.index)
-        self._done[blob.index].wait()
-        failure = self._results[blob.index]
-        if failure is not None:
-            raise failure
-        if layer is None:
-            return None
-        if blob.diff_id and layer.diff_id != blob.diff_id:
-            raise DigestMismatchError(
-                f"{blob.what} uncompressed has digest {layer.diff_id}, but the image config "
-                f"says its diff_id is {blob.diff_id}: the image was modified or is corrupt"
-            )
-        return layer
-
-    def close(self) -> None:
-        """Stop verifying (after an error) and wait for the thread."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
 
 
 @dataclass(slots=True)
@@ -459,7 +383,7 @@ class _Reading:
 
     def _may_keep(self, path: str, size: int, is_wanted: bool) -> bool:
         if not is_wanted:
-            return path in _OS_RELEASE and size <= _MAX_OS_RELEASE
+            return path in OS_RELEASE and size <= MAX_OS_RELEASE
         if size <= self.budget:
             self.budget -= size
             return True
@@ -506,57 +430,10 @@ class _Reading:
         else:
             entries.append((self.tree.layer, inode))
 
-    # After the pass ------------------------------------------------------------------------------
-
-    def _os_release_inode(self) -> Inode | None:
-        for candidate in _OS_RELEASE:
-            try:
-                real = self.tree.resolve(candidate, follow_last=True)
-            except SymlinkLoopError:
-                self.log.add("os-release-unresolved", f"{candidate} is a symlink loop", candidate)
-                continue
-            node = self.tree.nodes.get(real)
-            if node is None or node.inode is None:
-                continue
-            if node.inode.content is None and node.inode.size <= _MAX_OS_RELEASE:
-                node.inode.fetch = True
-            return node.inode
-        return None
-
-    def _fetch_late(self) -> None:
-        """Read again the layers holding bytes that were asked for after they streamed past.
-
-        When every wanted member has a hash, each is checked against it (the reading stops after the
-        last one); otherwise the whole layer is read, so its blob digest and diff_id are checked.
-        """
-        needed: dict[int, dict[int, Inode]] = {}
-        for node in self.tree.nodes.values():
-            inode = node.inode
-            if inode is not None and inode.fetch and inode.content is None:
-                needed.setdefault(inode.layer, {})[inode.ordinal] = inode
-        for entries in self.versions.values():
-            for _, inode in entries:
-                if inode is not None and inode.fetch and inode.content is None:
-                    needed.setdefault(inode.layer, {})[inode.ordinal] = inode
-        for layer, by_ordinal in sorted(needed.items()):
-            blob = self.source.layers[layer]
-            hashed = all(inode.sha256 for inode in by_ordinal.values())
-            with self.source.open_layer(layer) as stream, tar_errors(blob, stream):
-                tar = open_tar(stream)
-                ordinal = 0
-                while tar is not None and ordinal <= max(by_ordinal) and (info := tar.next()) is not None:
-                    if (inode := by_ordinal.get(ordinal)) is not None:
-                        sha, inode.content = self._read_data(tar, info, info.name, True, hash_data=hashed)
-                        if hashed and sha != inode.sha256:
-                            raise DigestMismatchError(f"{blob.what} changed while it was read")
-                    ordinal += 1
-                if not hashed:
-                    stream.finish()
-
     def result(self) -> ImageContents:
         """Finish (late reads, os-release) and assemble the contents."""
-        os_inode = self._os_release_inode()
-        self._fetch_late()
+        os_inode = os_release_inode(self.tree, self.log)
+        fetch_late(self.source, self.tree, self.versions, self._read_data)
         self.log.extend(self.source.warnings)
         os_release = {}
         if os_inode is not None and os_inode.content is not None:
@@ -596,21 +473,3 @@ class _Reading:
             warnings=self.log.result(),
             os_release=os_release,
         )
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """Parse os-release(5): ``KEY=value`` lines, values optionally quoted with shell rules.
-
-    Lines that are blank, comments, or not ``KEY=...`` with a valid key are skipped.
-    """
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.isidentifier() or not key.isascii():
-            continue
-        try:
-            out[key] = " ".join(shlex.split(value, comments=False, posix=True))
-        except ValueError:
-            out[key] = value.strip("\"'")
-    return out

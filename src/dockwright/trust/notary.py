@@ -31,39 +31,50 @@ into a :class:`~dockwright.trust.repository.TrustRepository`; any verification f
 What this module does not do: remember metadata versions between runs (each import verifies one
 consistent state from the pinned root; rollback across runs is not detected), fetch manifests,
 talk to a notary-signer, or write Notary metadata.
+
+This module fetches the metadata and follows the chain from the root to the delegations; the
+dialect's cryptography (canonical JSON, key ids, keys, signatures) is in
+:mod:`dockwright.trust.notary_keys` and the per-document checks (shape, threshold, expiry,
+pinned hashes) in :mod:`dockwright.trust._notary_metadata`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib import parse
 
 import httpx
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from dockwright.errors import InputError, NetworkError
 from dockwright.oci.digest import Digest
+from dockwright.trust._notary_metadata import (
+    RoleSpec,
+    check_expiry,
+    check_meta,
+    check_signatures,
+    parse_document,
+    role_spec,
+)
 from dockwright.trust._tuf_errors import (
     EndlessDataError,
-    FreezeAttackError,
-    MixAndMatchError,
     TrustDataMissingError,
     TrustError,
     TrustSignatureError,
 )
 from dockwright.trust._tuf_names import tag_target
+from dockwright.trust.notary_keys import (
+    PublicKey,
+    canonical_json,
+    decode_base64,
+    load_keys,
+    notary_key_id,
+    pinned_cert_keyids,
+)
 from dockwright.trust.repository import TrustRepository
 
 __all__ = [
@@ -81,14 +92,6 @@ MAX_DELEGATION_DEPTH = 8
 RELEASES_ROLE = "targets/releases"
 _GUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}")
 _ROLE_NAME = re.compile(r"targets(/[A-Za-z0-9_.-]+)+")
-_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
-_SIGNATURE_KEYTYPES = {
-    "ecdsa": ("ecdsa", "ecdsa-x509"),
-    "eddsa": ("ed25519",),
-    "rsapss": ("rsa", "rsa-x509"),
-    "rsapkcs1v15": ("rsa", "rsa-x509"),
-}
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,260 +121,6 @@ class NotaryTrustData:
     tags: Mapping[str, NotaryTag]
     skipped: Mapping[str, str] = field(default_factory=dict)
     bytes_fetched: int = 0
-
-
-# --- canonical JSON and keys ------------------------------------------------------------------
-
-
-def _go_string(text: str) -> str:
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char == '"':
-            out.append('\\"')
-        elif char == "\\":
-            out.append("\\\\")
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif code < 0x20 or char in "<>&\u2028\u2029":
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
-def _canonical(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, str):
-        out.append(_go_string(value))
-    elif isinstance(value, list):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _canonical(item, out)
-        out.append("]")
-    elif isinstance(value, dict):
-        out.append("{")
-        for index, key in enumerate(sorted(value)):
-            if index:
-                out.append(",")
-            out.append(_go_string(key))
-            out.append(":")
-            _canonical(value[key], out)
-        out.append("}")
-    else:
-        raise TrustError(f"Notary metadata holds a {type(value).__name__} value, which it never signs")
-
-
-def canonical_json(value: Any) -> bytes:
-    """The Go canonical JSON Notary signs (sorted keys, no whitespace, Go string escaping).
-
-    Raises:
-        TrustError: a value Notary metadata never holds (a float, for instance).
-    """
-    out: list[str] = []
-    _canonical(value, out)
-    return "".join(out).encode()
-
-
-def notary_key_id(key: Mapping[str, Any]) -> str:
-    """A Notary key id: sha256 (hex) of the key's canonical JSON."""
-    return hashlib.sha256(canonical_json(dict(key))).hexdigest()
-
-
-def _b64(text: object, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise TrustError(f"{what} is not a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise TrustError(f"{what} is not valid base64") from None
-
-
-def _public_key(
-    keyid: str, key: Mapping[str, Any], gun: str | None, now: datetime
-) -> tuple[str, PublicKey, bytes]:
-    """(keytype, public key, raw ``public`` bytes) of a Notary key, its id checked.
-
-    ``gun``: for root keys, the common name their certificate must carry (None: any name).
-    """
-    if not isinstance(key, Mapping) or not isinstance(key.get("keyval"), Mapping):
-        raise TrustError(f"key {keyid[:12]} is malformed")
-    if notary_key_id(key) != keyid:
-        raise TrustError(f"key {keyid[:12]} does not hash to its key id")
-    keytype = key.get("keytype")
-    raw = _b64(key["keyval"].get("public"), f"key {keyid[:12]}")
-    loaded: object
-    try:
-        if keytype == "ed25519":
-            loaded = ed25519.Ed25519PublicKey.from_public_bytes(raw)
-        elif keytype in ("ecdsa", "rsa"):
-            loaded = serialization.load_der_public_key(raw)
-        elif keytype in ("ecdsa-x509", "rsa-x509"):
-            cert = x509.load_pem_x509_certificate(raw)
-            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-                raise FreezeAttackError(
-                    f"the certificate of key {keyid[:12]} is valid from {cert.not_valid_before_utc:%Y-%m-%d} "
-                    f"to {cert.not_valid_after_utc:%Y-%m-%d}, not now",
-                    role="root",
-                )
-            names = [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
-            if gun is not None and names != [gun]:
-                raise TrustSignatureError(
-                    f"the certificate of key {keyid[:12]} is for {names!r}, not {gun!r}", role="root"
-                )
-            loaded = cert.public_key()
-        else:
-            raise TrustError(f"key {keyid[:12]} has unsupported type {keytype!r}")
-    except ValueError as exc:
-        raise TrustError(f"key {keyid[:12]} ({keytype}) cannot be loaded: {exc}") from None
-    if keytype.startswith("ecdsa") and not isinstance(loaded, ec.EllipticCurvePublicKey):
-        raise TrustError(f"key {keyid[:12]} is {keytype} but holds another kind of key")
-    if keytype.startswith("rsa"):
-        if not isinstance(loaded, rsa.RSAPublicKey):
-            raise TrustError(f"key {keyid[:12]} is {keytype} but holds another kind of key")
-        if loaded.key_size < 2048:
-            raise TrustError(f"key {keyid[:12]} is a {loaded.key_size}-bit RSA key (at least 2048 needed)")
-    assert isinstance(loaded, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey)
-    return keytype, loaded, raw
-
-
-def _signature_valid(method: str, keytype: str, key: PublicKey, sig: bytes, message: bytes) -> bool:
-    if keytype not in _SIGNATURE_KEYTYPES.get(method, ()):
-        return False
-    try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(sig, message)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            half = (key.curve.key_size + 7) // 8
-            if len(sig) != 2 * half:
-                return False
-            der = encode_dss_signature(int.from_bytes(sig[:half]), int.from_bytes(sig[half:]))
-            key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-        elif method == "rsapss":
-            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-            key.verify(sig, message, pss, hashes.SHA256())
-        else:
-            key.verify(sig, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
-
-
-# --- roles --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Role:
-    keyids: tuple[str, ...]
-    threshold: int
-
-
-def _role_spec(entry: object, role: str) -> _Role:
-    if not isinstance(entry, Mapping):
-        raise TrustError(f"role {role} is not described", role=role)
-    keyids, threshold = entry.get("keyids"), entry.get("threshold")
-    if not isinstance(keyids, list) or not all(isinstance(k, str) for k in keyids):
-        raise TrustError(f"role {role} has malformed key ids", role=role)
-    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
-        raise TrustError(f"role {role} has threshold {threshold!r}: at least 1 is required", role=role)
-    return _Role(tuple(dict.fromkeys(keyids)), threshold)
-
-
-def _parse(data: bytes, role: str, kind: str) -> dict[str, Any]:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise TrustError(f"{role}.json is not JSON", role=role) from None
-    if not isinstance(document, dict) or not isinstance(document.get("signed"), dict):
-        raise TrustError(f"{role}.json has no signed part", role=role)
-    if not isinstance(document.get("signatures"), list):
-        raise TrustError(f"{role}.json has no signatures", role=role)
-    signed: dict[str, Any] = document["signed"]
-    if signed.get("_type") != kind:
-        raise TrustError(f"{role}.json is {signed.get('_type')!r} metadata, not {kind}", role=role)
-    version = signed.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise TrustError(f"{role}.json has version {version!r}", role=role)
-    return document
-
-
-def _check_signatures(
-    document: Mapping[str, Any],
-    role: str,
-    spec: _Role,
-    keys: Mapping[str, tuple[str, PublicKey, bytes]],
-) -> set[str]:
-    """The key ids with valid signatures; raises unless they reach the role's threshold."""
-    message = canonical_json(document["signed"])
-    valid: set[str] = set()
-    for signature in document["signatures"]:
-        if not isinstance(signature, Mapping):
-            continue
-        keyid, method = signature.get("keyid"), signature.get("method")
-        if keyid not in spec.keyids or keyid in valid or keyid not in keys or not isinstance(method, str):
-            continue
-        keytype, key, _ = keys[keyid]
-        try:
-            sig = _b64(signature.get("sig"), f"a signature on {role}")
-        except TrustError:
-            continue
-        if _signature_valid(method, keytype, key, sig, message):
-            valid.add(keyid)
-    if len(valid) < spec.threshold:
-        raise TrustSignatureError(
-            f"{role} carries {len(valid)} valid signature(s) from its keys; {spec.threshold} required",
-            role=role,
-        )
-    return valid
-
-
-def _parse_time(text: object, role: str) -> datetime:
-    match = _TIME.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise TrustError(f"{role} has a malformed expiry {text!r}", role=role)
-    base, fraction, zone = match.groups()
-    stamp = base + "." + (fraction or "0")[:6].ljust(6, "0") + ("+00:00" if zone == "Z" else zone)
-    try:
-        return datetime.fromisoformat(stamp).astimezone(UTC)
-    except ValueError:
-        raise TrustError(f"{role} has a malformed expiry {text!r}", role=role) from None
-
-
-def _check_expiry(document: Mapping[str, Any], role: str, now: datetime) -> None:
-    expires = _parse_time(document["signed"].get("expires"), role)
-    if expires <= now:
-        raise FreezeAttackError(f"{role} expired at {expires:%Y-%m-%d %H:%M:%S} UTC", role=role)
-
-
-def _check_meta(data: bytes, meta: object, role: str, pinned_by: str) -> None:
-    if not isinstance(meta, Mapping) or not isinstance(meta.get("hashes"), Mapping):
-        raise TrustError(f"{pinned_by} does not describe {role}", role=role)
-    length = meta.get("length")
-    if length != len(data):
-        raise MixAndMatchError(f"{role} is {len(data)} bytes, {pinned_by} pins {length!r}", role=role)
-    digests = meta["hashes"]
-    if "sha256" not in digests:
-        raise TrustError(f"{pinned_by} pins {role} without a sha256", role=role)
-    for name, algorithm in (("sha256", hashlib.sha256), ("sha512", hashlib.sha512)):
-        if (
-            name in digests
-            and _b64(digests[name], f"{pinned_by}'s {name} of {role}") != algorithm(data).digest()
-        ):
-            raise MixAndMatchError(f"{role} does not match the {name} {pinned_by} pins", role=role)
 
 
 # --- fetching -------------------------------------------------------------------------------------
@@ -409,38 +158,6 @@ class _Server:
 # --- verification ---------------------------------------------------------------------------------
 
 
-def _keys_of(
-    entries: object, wanted: Iterable[str], gun: str | None, now: datetime, where: str
-) -> dict[str, tuple[str, PublicKey, bytes]]:
-    if not isinstance(entries, Mapping):
-        raise TrustError(f"{where} lists no keys")
-    loaded = {}
-    for keyid in set(wanted):
-        if keyid in entries:
-            loaded[keyid] = _public_key(keyid, entries[keyid], gun, now)
-    return loaded
-
-
-def _pinned_cert_keyids(root_cert: bytes, keys: Mapping[str, tuple[str, PublicKey, bytes]]) -> set[str]:
-    try:
-        pinned = x509.load_pem_x509_certificate(root_cert)
-    except ValueError:
-        try:
-            pinned = x509.load_der_x509_certificate(root_cert)
-        except ValueError:
-            raise InputError("the root certificate is neither PEM nor DER") from None
-    spki = pinned.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return {
-        keyid
-        for keyid, (keytype, key, _) in keys.items()
-        if keytype.endswith("-x509")
-        and key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        == spki
-    }
-
-
 def _verify_root(
     data: bytes,
     gun: str,
@@ -457,16 +174,16 @@ def _verify_root(
             hint="the Notary root changed (rotated, or replaced by an attacker): confirm the new root "
             "out of band before pinning it",
         )
-    root = _parse(data, "root", "Root")
+    root = parse_document(data, "root", "Root")
     roles = root["signed"].get("roles")
     if not isinstance(roles, Mapping):
         raise TrustError("root.json names no roles", role="root")
-    spec = _role_spec(roles.get("root"), "root")
-    keys = _keys_of(root["signed"].get("keys"), spec.keyids, gun, now, "root")
-    signed_by = _check_signatures(root, "root", spec, keys)
-    if root_cert is not None and not _pinned_cert_keyids(root_cert, keys) & signed_by:
+    spec = role_spec(roles.get("root"), "root")
+    keys = load_keys(root["signed"].get("keys"), spec.keyids, gun, now, "root")
+    signed_by = check_signatures(root, "root", spec, keys)
+    if root_cert is not None and not pinned_cert_keyids(root_cert, keys) & signed_by:
         raise TrustSignatureError("root.json is not signed by the pinned root certificate's key", role="root")
-    _check_expiry(root, "root", now)
+    check_expiry(root, "root", now)
     return root
 
 
@@ -491,7 +208,7 @@ class _Walk:
     def targets(
         self,
         role: str,
-        spec: _Role,
+        spec: RoleSpec,
         keys: Mapping[str, tuple[str, PublicKey, bytes]],
         paths: tuple[str, ...] | None,
         depth: int,
@@ -508,10 +225,10 @@ class _Walk:
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise TrustError(f"snapshot pins {role} without a length", role=role)
         data = self.server.get(role, length)
-        _check_meta(data, meta, role, "snapshot")
-        document = _parse(data, role, "Targets")
-        _check_signatures(document, role, spec, keys)
-        _check_expiry(document, role, self.now)
+        check_meta(data, meta, role, "snapshot")
+        document = parse_document(data, role, "Targets")
+        check_signatures(document, role, spec, keys)
+        check_expiry(document, role, self.now)
         signed = document["signed"]
         entries = signed.get("targets", {})
         if not isinstance(entries, Mapping):
@@ -528,8 +245,8 @@ class _Walk:
             name = entry.get("name") if isinstance(entry, Mapping) else None
             if not isinstance(name, str) or not _ROLE_NAME.fullmatch(name) or not name.startswith(role + "/"):
                 raise TrustError(f"{role} delegates to a malformed role {name!r}", role=role)
-            child = _role_spec(entry, name)
-            child_keys = _keys_of(delegations.get("keys", {}), child.keyids, None, self.now, role)
+            child = role_spec(entry, name)
+            child_keys = load_keys(delegations.get("keys", {}), child.keyids, None, self.now, role)
             child_paths = _delegation_paths(entry, name)
             if paths is not None:
                 child_paths = tuple(p for p in child_paths if any(p.startswith(q) for q in paths))
@@ -586,28 +303,28 @@ def read_notary(
         roles = root["signed"]["roles"]
         root_keys = root["signed"].get("keys")
 
-        def top(role: str) -> tuple[_Role, dict[str, tuple[str, PublicKey, bytes]]]:
-            spec = _role_spec(roles.get(role), role)
-            return spec, _keys_of(root_keys, spec.keyids, gun, moment, "root")
+        def top(role: str) -> tuple[RoleSpec, dict[str, tuple[str, PublicKey, bytes]]]:
+            spec = role_spec(roles.get(role), role)
+            return spec, load_keys(root_keys, spec.keyids, gun, moment, "root")
 
-        timestamp = _parse(server.get("timestamp", MAX_TIMESTAMP_BYTES), "timestamp", "Timestamp")
-        _check_signatures(timestamp, "timestamp", *top("timestamp"))
-        _check_expiry(timestamp, "timestamp", moment)
+        timestamp = parse_document(server.get("timestamp", MAX_TIMESTAMP_BYTES), "timestamp", "Timestamp")
+        check_signatures(timestamp, "timestamp", *top("timestamp"))
+        check_expiry(timestamp, "timestamp", moment)
         ts_meta = timestamp["signed"].get("meta")
         snapshot_pin = ts_meta.get("snapshot") if isinstance(ts_meta, Mapping) else None
         length = snapshot_pin.get("length") if isinstance(snapshot_pin, Mapping) else None
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise TrustError("timestamp does not pin the snapshot's length", role="timestamp")
         snapshot_bytes = server.get("snapshot", length)
-        _check_meta(snapshot_bytes, snapshot_pin, "snapshot", "timestamp")
-        snapshot = _parse(snapshot_bytes, "snapshot", "Snapshot")
-        _check_signatures(snapshot, "snapshot", *top("snapshot"))
-        _check_expiry(snapshot, "snapshot", moment)
+        check_meta(snapshot_bytes, snapshot_pin, "snapshot", "timestamp")
+        snapshot = parse_document(snapshot_bytes, "snapshot", "Snapshot")
+        check_signatures(snapshot, "snapshot", *top("snapshot"))
+        check_expiry(snapshot, "snapshot", moment)
         snapshot_meta = snapshot["signed"].get("meta")
         if not isinstance(snapshot_meta, Mapping):
             raise TrustError("snapshot pins nothing", role="snapshot")
         if "root" in snapshot_meta:
-            _check_meta(root_bytes, snapshot_meta["root"], "root", "snapshot")
+            check_meta(root_bytes, snapshot_meta["root"], "root", "snapshot")
         walk = _Walk(server, snapshot_meta, gun, moment)
         walk.targets("targets", *top("targets"), None, 0)
         fetched = server.bytes_fetched
@@ -637,7 +354,7 @@ def _tag(name: str, role: str, target: object) -> NotaryTag:
     size = target.get("length")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise TrustError(f"target {name!r} in {role} has no length", role=role)
-    raw = _b64(target["hashes"].get("sha256"), f"the sha256 of target {name!r}")
+    raw = decode_base64(target["hashes"].get("sha256"), f"the sha256 of target {name!r}")
     if len(raw) != 32:
         raise TrustError(f"target {name!r} in {role} has a malformed sha256", role=role)
     return NotaryTag(tag=name, digest=Digest(algorithm="sha256", hex=raw.hex()), size=size, role=role)
