@@ -35,7 +35,11 @@ from dockwright.oci.digest import Digest
 from dockwright.oci.image_writer import PrebuiltLayer
 from dockwright.oci.layer import LayerInfo, write_layer
 
-__all__ = ["LayerPlan", "build_layers", "layer_key", "split_layers"]
+__all__ = ["LAYER_FORMAT", "LayerPlan", "build_layers", "layer_key", "split_layers"]
+
+# Part of every layer key: bump it whenever assembly or layering changes the bytes it produces
+# for the same inputs, so build caches written by older code are not reused.
+LAYER_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +61,7 @@ def layer_key(plan: LayerPlan) -> str:
     spec = plan.spec
     doc = {
         "dockwright": __version__,
+        "format": LAYER_FORMAT,
         "architecture": plan.lock.architecture,
         "debs": sorted(p.sha256 for p in plan.lock.packages),
         "os-release": os_release_text(plan.lock.repositories),
