@@ -7,7 +7,6 @@ the spec names (see :mod:`dockwright.build.builder`).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from dockwright.errors import SpecError
+from dockwright.yamlnodes import NodeReader, compose
 
 __all__ = [
     "FileSpec",
@@ -123,85 +123,6 @@ class Spec:
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
-class _Reader:
-    """Turns YAML nodes into Python values, raising SpecError at the node's line."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, node: yaml.Node, message: str, hint: str | None = None) -> SpecError:
-        mark = node.start_mark
-        return SpecError(message, path=self.path, line=mark.line + 1, column=mark.column + 1, hint=hint)
-
-    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{what} must be a mapping (key: value lines)")
-        out: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = self.scalar(key_node, f"a key in {what}")
-            if key in out:
-                raise self.fail(key_node, f"duplicate key {key!r} in {what}")
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "allowed keys: " + ", ".join(allowed)
-                raise self.fail(key_node, f"unknown key {key!r} in {what}", hint)
-            out[key] = value_node
-        return out
-
-    def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"{what} must be a single value, not a list or mapping")
-        return str(node.value)
-
-    def string(self, node: yaml.Node, what: str, pattern: re.Pattern[str] | None = None) -> str:
-        value = self.scalar(node, what)
-        if value == "":
-            raise self.fail(node, f"{what} must not be empty")
-        if pattern is not None and not pattern.match(value):
-            expected = _EXPECTED.get(pattern, pattern.pattern)
-            raise self.fail(node, f"{what} {value!r} is not valid: expected {expected}")
-        return value
-
-    def integer(self, node: yaml.Node, what: str, low: int = 0, high: int = 2**32 - 2) -> int:
-        value = self.scalar(node, what)
-        if not re.fullmatch(r"\d+", value):
-            raise self.fail(node, f"{what} must be a whole number, not {value!r}")
-        number = int(value)
-        if not low <= number <= high:
-            raise self.fail(node, f"{what} must be between {low} and {high}, not {number}")
-        return number
-
-    def boolean(self, node: yaml.Node, what: str) -> bool:
-        value = self.scalar(node, what).lower()
-        if value in ("true", "yes", "on"):
-            return True
-        if value in ("false", "no", "off"):
-            return False
-        raise self.fail(node, f"{what} must be true or false, not {value!r}")
-
-    def strings(self, node: yaml.Node, what: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "null", "~"):
-            return ()
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{what} must be a list, e.g. [a, b]")
-        return tuple(self.string(item, f"an item of {what}", pattern) for item in node.value)
-
-    def pairs(self, node: yaml.Node, what: str) -> tuple[tuple[str, str], ...]:
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "null", "~"):
-            return ()
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{what} must be a mapping of names to strings")
-        seen: set[str] = set()
-        out = []
-        for key_node, value_node in node.value:
-            key = self.string(key_node, f"a key in {what}")
-            if key in seen:
-                raise self.fail(key_node, f"duplicate key {key!r} in {what}")
-            seen.add(key)
-            out.append((key, self.scalar(value_node, f"{what}.{key}")))
-        return tuple(out)
-
-
 _TOP_KEYS = (
     "name",
     "source",
@@ -234,20 +155,15 @@ def parse_spec(text: str, *, path: str = "dockwright.yaml") -> Spec:
     Raises:
         SpecError: with file:line:column and a hint for the first problem found.
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise SpecError(
-            f"not valid YAML: {exc.problem}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-            hint="check indentation and quoting on that line",
-        ) from None
-    if root is None:
-        raise SpecError("the spec is empty", path=path, hint="start with `name:` and `packages:`")
-    r = _Reader(path)
+    root = compose(
+        text,
+        path=path,
+        error=SpecError,
+        what="spec",
+        empty_hint="start with `name:` and `packages:`",
+        syntax_hint="check indentation and quoting on that line",
+    )
+    r = NodeReader(path, SpecError, descriptions=_EXPECTED)
     top = r.mapping(root, "the spec", _TOP_KEYS)
     for required in ("name", "packages"):
         if required not in top:
@@ -273,7 +189,7 @@ def parse_spec(text: str, *, path: str = "dockwright.yaml") -> Spec:
     return Spec(**kwargs)
 
 
-def _source(r: _Reader, node: yaml.Node) -> Source:
+def _source(r: NodeReader[SpecError], node: yaml.Node) -> Source:
     keys = ("mirror", "suites", "components", "keyring", "check-valid-until")
     m = r.mapping(node, "source", keys)
     mirror = r.string(m["mirror"], "source.mirror") if "mirror" in m else None
@@ -292,7 +208,7 @@ def _source(r: _Reader, node: yaml.Node) -> Source:
     )
 
 
-def _architectures(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
+def _architectures(r: NodeReader[SpecError], node: yaml.Node) -> tuple[str, ...]:
     archs = r.strings(node, "architectures", re.compile(r"^[a-z0-9]+$"))
     if len(archs) != 1:
         raise r.fail(
@@ -303,7 +219,7 @@ def _architectures(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
     return archs
 
 
-def _accounts(r: _Reader, node: yaml.Node) -> dict[str, Any]:
+def _accounts(r: NodeReader[SpecError], node: yaml.Node) -> dict[str, Any]:
     m = r.mapping(node, "accounts", ("users", "groups", "run-as"))
     users: list[UserSpec] = []
     groups: list[GroupSpec] = []
@@ -331,7 +247,7 @@ def _accounts(r: _Reader, node: yaml.Node) -> dict[str, Any]:
     return {"users": tuple(users), "groups": tuple(groups), "run_as": run_as}
 
 
-def _user(r: _Reader, node: yaml.Node) -> UserSpec:
+def _user(r: NodeReader[SpecError], node: yaml.Node) -> UserSpec:
     u = r.mapping(node, "a user", ("name", "uid", "gid", "home", "shell"))
     for key in ("name", "uid"):
         if key not in u:
@@ -346,7 +262,7 @@ def _user(r: _Reader, node: yaml.Node) -> UserSpec:
     )
 
 
-def _files(r: _Reader, node: yaml.Node) -> tuple[FileSpec, ...]:
+def _files(r: NodeReader[SpecError], node: yaml.Node) -> tuple[FileSpec, ...]:
     if not isinstance(node, yaml.SequenceNode):
         raise r.fail(node, "files must be a list of {src, dst, mode}")
     out = []
@@ -372,7 +288,7 @@ def _files(r: _Reader, node: yaml.Node) -> tuple[FileSpec, ...]:
     return tuple(out)
 
 
-def _runtime(r: _Reader, top: dict[str, yaml.Node]) -> dict[str, Any]:
+def _runtime(r: NodeReader[SpecError], top: dict[str, yaml.Node]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("entrypoint", "cmd"):
         if key in top:

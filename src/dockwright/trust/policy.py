@@ -31,7 +31,6 @@ image's age is (the verifier picks the signed time): it is parsing and pure eval
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from dockwright.inspect.model import Package
 from dockwright.inspect.waste import WasteReport
 from dockwright.trust.envelope import load_public_key
 from dockwright.trust.keys import read_public_key
+from dockwright.yamlnodes import NodeReader, compose
 
 __all__ = [
     "ATTESTATION_KINDS",
@@ -230,48 +230,19 @@ class Policy:
         return next((scope for scope in self.scopes if scope.covers(name)), None)
 
 
-class _Reader:
-    """YAML nodes to values, raising PolicyError at the node's line; key files relative to ``base``."""
+class _Reader(NodeReader[PolicyError]):
+    """The policy's node reader; key files are read relative to ``base``."""
 
     def __init__(self, path: str, base: Path) -> None:
-        self.path, self.base = path, base
-
-    def fail(self, node: yaml.Node, message: str, hint: str | None = None) -> PolicyError:
-        mark = node.start_mark
-        return PolicyError(message, path=self.path, line=mark.line + 1, column=mark.column + 1, hint=hint)
-
-    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...] | None) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{what} must be a mapping (key: value lines)")
-        out: dict[str, yaml.Node] = {}
-        for key_node, value in node.value:
-            key = self.scalar(key_node, f"a key in {what}")
-            if key in out:
-                raise self.fail(key_node, f"duplicate key {key!r} in {what}")
-            if allowed is not None and key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "allowed keys: " + ", ".join(allowed)
-                raise self.fail(key_node, f"unknown key {key!r} in {what}", hint)
-            out[key] = value
-        return out
-
-    def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.value == "":
-            raise self.fail(node, f"{what} must be a single non-empty value")
-        return str(node.value)
-
-    def integer(self, node: yaml.Node, what: str, low: int = 1, high: int = 1000) -> int:
-        text = self.scalar(node, what)
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise self.fail(node, f"{what} must be a whole number from {low} to {high}, not {text!r}")
-        return int(text)
-
-    def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
-        if isinstance(node, yaml.ScalarNode):
-            return (self.scalar(node, what),)
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{what} must be a value or a list of values")
-        return tuple(self.scalar(item, f"an item of {what}") for item in node.value)
+        super().__init__(
+            path,
+            PolicyError,
+            empty_values=False,
+            single_as_list=True,
+            integer_range=(1, 1000),
+            range_in_message=True,
+        )
+        self.base = base
 
 
 def parse_policy(text: str, *, path: str = "policy.yaml", base_dir: Path | None = None) -> Policy:
@@ -286,18 +257,13 @@ def parse_policy(text: str, *, path: str = "policy.yaml", base_dir: Path | None 
         PolicyError: with file:line:column for the first problem found (a key file that cannot be
             read or is not a public key included).
     """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise PolicyError(
-            f"not valid YAML: {exc.problem}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
-    if root is None:
-        raise PolicyError("the policy is empty", path=path, hint="start with `version: 1` and `scopes:`")
+    root = compose(
+        text,
+        path=path,
+        error=PolicyError,
+        what="policy",
+        empty_hint="start with `version: 1` and `scopes:`",
+    )
     r = _Reader(path, base_dir or Path())
     top = r.mapping(root, "the policy", ("version", "scopes"))
     if "version" not in top or r.scalar(top["version"], "version") != "1":
