@@ -16,10 +16,11 @@ drift in the machine's load hits both tools alike:
 * **pull warm**: again into that directory, every blob already there;
 * **start only**: ``push --help`` and ``skopeo copy --help``, the fixed cost of starting each tool.
 
-dockwright runs as a subprocess (interpreter start and imports included, as for skopeo) through
-the registry commands' ``register`` on a bare click group, with ``--tls-verify=false`` (plain HTTP on
-loopback); skopeo with ``--dest-tls-verify=false``/``--src-tls-verify=false``. Each tool gets its
-own registry per round so neither finds the other's blobs. Throughput is blob bytes per wall second.
+dockwright runs as a subprocess, the ``dockwright`` console script of this interpreter's
+environment as a user runs it (interpreter start and imports included, as for skopeo), with
+``--tls-verify=false`` (plain HTTP on loopback); skopeo with ``--dest-tls-verify=false`` or
+``--src-tls-verify=false``. Each tool gets its own registry per round so neither finds the other's
+blobs. Throughput is blob bytes per wall second.
 """
 
 from __future__ import annotations
@@ -39,21 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from _support import REGISTRY, registry
-
-
-def _cli(args: list[str]) -> None:
-    """Entry point of the ``--cli`` mode: the registry commands on a bare group."""
-    import click
-
-    from dockwright.cli.registry_cmds import register
-
-    @click.group()
-    @click.pass_context
-    def group(ctx: click.Context) -> None:
-        ctx.obj = {"quiet": True}
-
-    register(group)
-    group(args, prog_name="dockwright")
 
 
 def make_image(layout: Path, size_mb: int, layers: int) -> tuple[int, str]:
@@ -80,6 +66,12 @@ def make_image(layout: Path, size_mb: int, layers: int) -> tuple[int, str]:
     return blob_bytes, str(result.manifest_digest)
 
 
+def dockwright_command() -> list[str]:
+    """The ``dockwright`` console script next to this interpreter, as a user runs it."""
+    script = Path(sys.executable).parent / "dockwright"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "dockwright.cli"]
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Run ``cmd``; return wall and CPU seconds (children) and its stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -95,7 +87,7 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
 def one_round(
     work: Path, layout: Path, n: int, results: dict[str, list[tuple[float, float]]]
 ) -> dict[str, Any]:
-    dw = [sys.executable, str(Path(__file__).resolve()), "--cli"]
+    dw = dockwright_command()
     checks: dict[str, Any] = {}
     with (
         registry(work / f"reg-dw-{n}", remove=True) as dw_host,
@@ -125,9 +117,6 @@ def one_round(
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--cli":
-        _cli(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=200)

@@ -177,6 +177,20 @@ def test_blob_with_wrong_expected_digest_is_refused(tmp_path: Path) -> None:
         assert layout.add_blob(b"x") == Digest.of(b"x")
 
 
+def test_verified_blob_is_stored_under_the_callers_digest_or_not_at_all(tmp_path: Path) -> None:
+    digest = Digest.of(b"downloaded")
+    with OciLayoutWriter(tmp_path / "out") as layout:
+        with pytest.raises(DigestMismatchError), layout.verified_blob(digest) as out:
+            out.write(b"partial")
+            raise DigestMismatchError("the download did not match")  # what a verifying caller does
+        assert [p.name for p in layout._staged_blobs().iterdir()] == []
+        with layout.verified_blob(digest) as out:
+            out.write(b"downloaded")
+        layout.commit(b"{}")
+    assert blob_path(tmp_path / "out", digest).read_bytes() == b"downloaded"
+    assert oct(blob_path(tmp_path / "out", digest).stat().st_mode & 0o777) == "0o644"
+
+
 def test_writer_cannot_be_used_after_commit(tmp_path: Path) -> None:
     with OciLayoutWriter(tmp_path / "out") as layout:
         layout.commit(b"{}")

@@ -5,6 +5,7 @@ retries and TLS settings.
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,6 +153,26 @@ def test_cert_dir_loads_cas_and_client_pairs(tmp_path: Path) -> None:
     (tmp_path / "ca.crt").write_text("not a certificate")
     with pytest.raises(InputError, match="unusable certificate in"):
         RegistryClient("127.0.0.1:5000", cert_dir=tmp_path)
+
+
+def test_system_cas_are_loaded_at_the_first_handshake_with_create_default_contexts_settings() -> None:
+    import ssl
+
+    from dockwright.registry import tls_context
+
+    reference = ssl.create_default_context()
+    context = tls_context(verify=True, cert_dir=None)
+    for setting in ("check_hostname", "verify_mode", "options", "minimum_version", "verify_flags"):
+        assert getattr(context, setting) == getattr(reference, setting), setting
+    assert context.cert_store_stats()["x509_ca"] == 0  # not read yet: plain HTTP never pays for it
+    context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="registry.test")
+    assert context.cert_store_stats()["x509_ca"] == reference.cert_store_stats()["x509_ca"] > 0
+    with (
+        socket.socket() as sock,
+        context.wrap_socket(sock, server_hostname="registry.test", do_handshake_on_connect=False),
+    ):
+        pass
+    assert context.cert_store_stats()["x509_ca"] == reference.cert_store_stats()["x509_ca"]
 
 
 def test_digest_helpers_agree() -> None:

@@ -1,22 +1,68 @@
-"""What every command shares: error reporting with exit codes, and JSON output."""
+"""What every command shares: error reporting with exit codes, and JSON output.
+
+``err_console`` is rich's stderr console, created (and rich imported) on first use: a command
+that prints no progress and no error does not pay for rich.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from dockwright.errors import DockwrightError
 
-__all__ = ["emit_json", "err_console", "run"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["emit_json", "err_console", "run", "stderr_console", "stderr_is_terminal"]
 
 _T = TypeVar("_T")
-err_console = Console(stderr=True, highlight=False)
+
+
+_consoles: list[Console] = []
+
+
+def stderr_console() -> Console:
+    """The one rich console on stderr (created, and rich imported, on the first call)."""
+    if not _consoles:
+        from rich.console import Console
+
+        _consoles.append(Console(stderr=True, highlight=False))
+    return _consoles[0]
+
+
+class _LazyConsole:
+    """Forwards attribute lookups to :func:`stderr_console` (pass that to rich itself)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(stderr_console(), name)
+
+
+err_console = cast("Console", _LazyConsole())
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (progress bars make sense), as rich decides it.
+
+    ``TTY_COMPATIBLE=1`` says yes and ``TTY_COMPATIBLE=0`` no; then a set ``FORCE_COLOR`` says yes
+    unless empty; without them, whether stderr is a TTY. The order is rich's; rich is not imported.
+    """
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # closed stream
+        return False
 
 
 def run(action: Callable[[], _T]) -> _T:
@@ -24,6 +70,8 @@ def run(action: Callable[[], _T]) -> _T:
     try:
         return action()
     except DockwrightError as exc:
+        from rich.text import Text
+
         # Text, not markup: messages quote untrusted names ("[/x]" in a member name, ":dog:").
         err_console.print(Text.assemble(("error:", "bold red"), " ", exc.message), soft_wrap=True)
         if exc.hint:

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from dockwright.cli.common import emit_json, run
 from dockwright.cli.registry_cmds import _connection_options, _SkopeoBoolCommand
@@ -120,6 +118,9 @@ def inspect_cmd(
             }
         )
     else:
+        from rich.console import Console
+        from rich.text import Text
+
         console = Console(highlight=False)
         console.print(
             Text.assemble(("image ", "bold"), contents.reference, " ", (contents.manifest_digest, "dim"))
@@ -208,6 +209,8 @@ def diff_cmd(
     if as_json:
         emit_json(result.to_dict())
     else:
+        from rich.console import Console
+
         render.render_diff(Console(highlight=False), result)
 
 

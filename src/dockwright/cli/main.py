@@ -19,7 +19,9 @@ the library's reporters, prints results (``--json`` for machines) and maps error
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,14 +29,37 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dockwright import __version__
-from dockwright.cli import registry_cmds, trust_cmds
-from dockwright.cli.common import emit_json, err_console, run
-from dockwright.cli.inspect_cmds import register
+from dockwright.cli.common import emit_json, run, stderr_is_terminal
 
 if TYPE_CHECKING:
     from dockwright.build.builder import BuildOptions
 
 __all__ = ["main"]
+
+_COMMAND_MODULES = {
+    "dockwright.cli.inspect_cmds": ("inspect", "sbom", "diff"),
+    "dockwright.cli.registry_cmds": ("copy", "push", "pull", "login", "logout"),
+    "dockwright.cli.trust_cmds": ("trust", "sign", "verify"),
+}
+"""Command modules, each with a ``register(group)``, and the commands it adds."""
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command (or the full help) is asked for.
+
+    ``dockwright push`` then loads neither the inspect nor the trust commands' dependencies.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = {name for names in _COMMAND_MODULES.values() for name in names}
+        return sorted(names | set(super().list_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            for module, names in _COMMAND_MODULES.items():
+                if cmd_name in names:
+                    importlib.import_module(module).register(self)
+        return super().get_command(ctx, cmd_name)
 
 
 def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
@@ -44,7 +69,7 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
         click.echo(human)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dockwright")
 @click.option(
     "--cache-dir",
@@ -56,7 +81,7 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: Path | None, quiet: bool) -> None:
     """Build minimal, reproducible OCI images straight from Debian packages."""
-    ctx.obj = {"cache_dir": cache_dir, "quiet": quiet or not err_console.is_terminal}
+    ctx.obj = {"cache_dir": cache_dir, "quiet": quiet or not stderr_is_terminal()}
 
 
 def _spec_path(spec: Path | None) -> Path:
@@ -150,11 +175,9 @@ def _provenance(
     )
 
 
-register(cli)
-registry_cmds.register(cli)
-trust_cmds.register(cli)
-
-
 def main() -> None:
     """Entry point of the ``dockwright`` console script."""
+    # httpx imports its own command line client (rich, pygments: 20-40 ms) unless that import
+    # fails; this process never runs it. A library user's process is left alone.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     cli(prog_name="dockwright")

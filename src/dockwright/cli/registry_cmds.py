@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.text import Text
 
-from dockwright.cli.common import emit_json, err_console, run
+from dockwright.cli.common import emit_json, err_console, run, stderr_console, stderr_is_terminal
 from dockwright.errors import InputError
 
 if TYPE_CHECKING:
@@ -123,6 +122,7 @@ def _rich_reporter() -> Iterator[TransferReporter]:
     Defined here, not at module level, so that other commands do not import the registry stack.
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+    from rich.text import Text
 
     from dockwright.registry.transfer import TransferReporter
 
@@ -135,7 +135,7 @@ def _rich_reporter() -> Iterator[TransferReporter]:
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
-                console=err_console,
+                console=stderr_console(),
                 transient=True,
             )
 
@@ -214,7 +214,7 @@ def _transfer(obj: dict[str, Any] | None, source: str, destination: str, flags: 
         authfile=flags["authfile"],
         max_connections=max(8, 2 * flags["jobs"]),
     )
-    quiet = bool((obj or {}).get("quiet")) or not err_console.is_terminal
+    quiet = bool((obj or {}).get("quiet")) or not stderr_is_terminal()
     with Connections(registry) as connect:
         if flags.get("verify") is not None:
             from dockwright.cli.trust_cmds import verify_for_copy

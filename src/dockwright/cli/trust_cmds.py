@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.text import Text
 
 from dockwright.cli.common import emit_json, err_console, run
 from dockwright.cli.registry_cmds import _connection_options, _SkopeoBoolCommand
@@ -52,6 +51,8 @@ _REASONS = {
 
 
 def _announce(text: str) -> None:
+    from rich.text import Text
+
     err_console.print(Text(text), soft_wrap=True)
 
 
@@ -322,7 +323,7 @@ def verify_for_copy(source: str, policy: Path, connect: Connections) -> str:
 
 def copy_trust(source: str, destination: str, connect: Connections) -> None:
     """Copy the ``tuf-*`` metadata along when both ends are docker:// or oci: (quietly if none)."""
-    from dockwright.trust.commands import copy_trust_metadata, open_location
+    from dockwright.trust.location import copy_trust_metadata, open_location
 
     ends = ("docker://", "oci:")
     if not (source.startswith(ends) and destination.startswith(ends)):

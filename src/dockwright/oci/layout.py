@@ -1,7 +1,8 @@
 """Write and read OCI image layouts (``oci-layout``, ``index.json``, ``blobs/sha256/<hex>``).
 
 :class:`OciLayoutWriter` stages every blob of one image in a hidden directory next to the target
-(same filesystem, so renames are atomic), hashing each blob as it is written, and publishes only on
+(same filesystem, so renames are atomic), hashing each blob as it is written (or trusting a caller
+that verifies as it writes: :meth:`~OciLayoutWriter.verified_blob`), and publishes only on
 :meth:`~OciLayoutWriter.commit`:
 
 * no layout at the target (or an empty directory): the staging directory gets ``oci-layout`` and
@@ -36,7 +37,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from dockwright.errors import DigestMismatchError, InputError
 from dockwright.fsutil import atomic_writer, fsync_dir
@@ -118,19 +119,44 @@ class OciLayoutWriter:
         Raises:
             DigestMismatchError: the bytes written do not match ``expected``.
         """
-        fd, name = tempfile.mkstemp(prefix=".blob.", dir=self._staged_blobs())
-        tmp = Path(name)
+        with self._staged_file() as (f, name):
+            writer = HashingWriter(f)
+            yield writer
+            if expected is not None and writer.digest != expected:
+                raise DigestMismatchError(f"blob written as {expected} has digest {writer.digest}")
+            name.append(writer.digest.hex)
+
+    @contextlib.contextmanager
+    def verified_blob(self, digest: Digest) -> Iterator[BinaryIO]:
+        """Yield a file for blob ``digest`` whose bytes the caller verifies as it writes them.
+
+        For a verified download, which hashes every byte already: hashing them again here would
+        only cost time. The caller must raise if the bytes do not match ``digest``; the blob is
+        stored under ``digest`` only when the block ends without an exception.
+        """
+        with self._staged_file() as (f, name):
+            yield f
+            name.append(digest.hex)
+
+    @contextlib.contextmanager
+    def _staged_file(self) -> Iterator[tuple[BinaryIO, list[str]]]:
+        """A temp file in the staging blobs; the block appends its hex name to the list to keep it.
+
+        The file is fsynced and renamed to that name after the block; on an exception, or without
+        a name, it is removed.
+        """
+        fd, tmp_name = tempfile.mkstemp(prefix=".blob.", dir=self._staged_blobs())
+        tmp = Path(tmp_name)
+        name: list[str] = []
         try:
             with os.fdopen(fd, "wb") as f:
-                writer = HashingWriter(f)
-                yield writer
+                yield f, name
                 f.flush()
                 os.fchmod(f.fileno(), _FILE_MODE)
                 os.fsync(f.fileno())
-            if expected is not None and writer.digest != expected:
-                raise DigestMismatchError(f"blob written as {expected} has digest {writer.digest}")
-            tmp.replace(self._staged_blobs() / writer.digest.hex)
-            self._blobs.add(writer.digest.hex)
+            if name:
+                tmp.replace(self._staged_blobs() / name[0])
+                self._blobs.add(name[0])
         finally:
             tmp.unlink(missing_ok=True)
 

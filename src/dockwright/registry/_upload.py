@@ -30,7 +30,7 @@ __all__ = ["mount_blob", "upload_blob"]
 
 Progress = Callable[[int], None]
 OpenAt = Callable[[int], BinaryIO]
-_READ_CHUNK = 1 << 16
+_READ_CHUNK = 1 << 20
 _OCTETS = "application/octet-stream"
 
 

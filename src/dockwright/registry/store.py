@@ -314,7 +314,8 @@ class LayoutTarget:
         Raises:
             DigestMismatchError: the bytes do not match.
         """
-        with self._writer.blob(expected=descriptor.digest) as w:
+        # copy_blob verifies every byte (the SourceStore contract): no second hash here
+        with self._writer.verified_blob(descriptor.digest) as w:
             source.copy_blob(descriptor, w, on_progress)
         self._staged.add(descriptor.digest)
 

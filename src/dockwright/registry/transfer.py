@@ -29,17 +29,16 @@ layers, or copy foreign (non-distributable) layers.
 
 from __future__ import annotations
 
-import platform as host
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from dockwright.errors import InputError
-from dockwright.inspect.source import PlatformSpec, parse_platform
 from dockwright.oci.descriptor import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from dockwright.oci.digest import Digest
 from dockwright.oci.image import Index, Manifest
+from dockwright.oci.platform import PlatformSpec, host_platform, parse_platform
 from dockwright.registry.content import MANIFEST_TYPES, ManifestBytes
 from dockwright.registry.store import SourceStore, TargetStore
 
@@ -55,13 +54,6 @@ __all__ = [
 
 _MAX_INDEX_DEPTH = 4
 _ATTESTATION = "vnd.docker.reference.type"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
-
-
-def host_platform() -> str:
-    """This machine's platform as ``linux/ARCH`` (images are Linux images; ``x86_64`` is amd64)."""
-    machine = host.machine().lower()
-    return f"linux/{_ARCH.get(machine, machine or 'amd64')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

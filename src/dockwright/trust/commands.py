@@ -21,7 +21,7 @@ images itself (see :mod:`dockwright.trust.verify`; signing is in :mod:`dockwrigh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,23 +30,15 @@ from typing import TYPE_CHECKING, Any
 from securesystemslib.signer import Signer
 
 from dockwright.errors import InputError
-from dockwright.oci.reference import OciReference
-from dockwright.registry.endpoints import parse_endpoint
-from dockwright.registry.reference import RegistryReference
 from dockwright.trust._tuf_edit import RoleKeys
 from dockwright.trust._tuf_status import TrustStatus
 from dockwright.trust.client import RootPins, TrustClient, TrustedTarget, initial_root, root_summary
 from dockwright.trust.keys import Passphrase, create_key, load_signer
-from dockwright.trust.metadata_store import (
-    MetadataStore,
-    OciLayoutMetadataStore,
-    RegistryMetadataStore,
-    copy_metadata,
-)
+from dockwright.trust.location import ClientConnector, TrustLocation, copy_trust_metadata, open_location
 from dockwright.trust.repository import TrustRepository
 
 if TYPE_CHECKING:
-    from dockwright.registry.client import RegistryClient
+    pass
 
 __all__ = [
     "ClientConnector",
@@ -61,43 +53,8 @@ __all__ = [
     "trust_resolver",
 ]
 
-ClientConnector = Callable[[str], "RegistryClient"]
-"""Gives the registry client of ``host[:port]`` (a :class:`~dockwright.registry.endpoints.Connections`)."""
 Announce = Callable[[str], None]
 _PUB_SEPARATOR = "#"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrustLocation:
-    """Where one repository's images and trust data are: ``name`` is the policy scope name."""
-
-    reference: str
-    name: str
-    tag: str | None
-    store: MetadataStore
-
-
-def open_location(ref: str, connect: ClientConnector | None) -> TrustLocation:
-    """Open the trust data of ``docker://HOST/REPO[:TAG]`` or ``oci:DIR[:TAG]``.
-
-    Raises:
-        ImageReferenceError: a malformed reference.
-        InputError: another transport, or a registry without connections.
-    """
-    endpoint = parse_endpoint(ref)
-    if isinstance(endpoint, RegistryReference):
-        if connect is None:
-            raise InputError(f"{ref}: a docker:// repository needs registry connections")
-        store: MetadataStore = RegistryMetadataStore(connect(endpoint.registry), endpoint.repository)
-        name = f"{endpoint.registry}/{endpoint.repository}"
-        return TrustLocation(reference=ref, name=name, tag=endpoint.tag, store=store)
-    if isinstance(endpoint, OciReference):
-        store = OciLayoutMetadataStore(Path(endpoint.path))
-        return TrustLocation(reference=ref, name=f"oci:{endpoint.path}", tag=endpoint.tag, store=store)
-    raise InputError(
-        f"{ref}: trust data lives in docker:// repositories or oci: layouts",
-        hint="write docker://HOST[:PORT]/REPOSITORY[:TAG] or oci:DIR[:TAG]",
-    )
 
 
 def load_signers(
@@ -283,19 +240,3 @@ def status_dict(status: TrustStatus) -> dict[str, Any]:
 def refresh_repository(repo: TrustRepository, within: timedelta) -> list[str]:
     """Re-sign the roles expiring within ``within`` whose keys are loaded, and the timestamp."""
     return [*repo.refresh(within=within), *repo.refresh_timestamp()]
-
-
-def copy_trust_metadata(source: TrustLocation, target: TrustLocation) -> list[str]:
-    """Copy the ``tuf-*`` metadata of ``source`` that ``target`` lacks (and the timestamp, last).
-
-    Versioned files never change, so only new ones and ``timestamp.json`` are copied.
-
-    Returns:
-        The file names copied; empty when ``source`` holds no trust data.
-    """
-    names = source.store.names()
-    if "timestamp.json" not in names:
-        return []
-    have = set(target.store.names())
-    wanted: Sequence[str] = [n for n in names if n not in have or n == "timestamp.json"]
-    return copy_metadata(source.store, target.store, wanted)
