@@ -57,7 +57,8 @@ def test_a_copy_loads_neither_trust_libraries_nor_rich_nor_httpx_cli(tmp_path: P
     assert "dockwright.trust.location" in modules  # tuf-* tags are carried along...
     heavy = ("tuf.ngclient", "securesystemslib.signer", "rich", "httpx._main", "pygments")
     assert [m for m in modules if m.startswith(heavy)] == []  # ...without python-tuf or rich
-    assert not [m for m in modules if m.startswith(("dockwright.inspect.", "dockwright.cli.inspect"))]
+    others = ("dockwright.inspect.", "dockwright.cli.inspect", "dockwright.cli.trust")
+    assert not [m for m in modules if m.startswith(others)]
 
 
 def test_stderr_is_terminal_follows_richs_environment_rules(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ from dockwright.errors import InputError
 if TYPE_CHECKING:
     from dockwright.oci.descriptor import Descriptor
     from dockwright.registry.credentials import Credentials
+    from dockwright.registry.endpoints import Connections
     from dockwright.registry.transfer import TransferReporter, TransferSummary
 
 __all__ = ["register"]
@@ -225,10 +226,22 @@ def _transfer(obj: dict[str, Any] | None, source: str, destination: str, flags: 
                 lambda: copy(source, destination, connect=connect, options=options, reporter=reporter)
             )
         if flags["with_referrers"]:
-            from dockwright.cli.trust_cmds import copy_trust
-
-            copy_trust(source, destination, connect)
+            _carry_trust(source, destination, connect)
     _print_summary(summary, source, destination, time.monotonic() - started, flags["as_json"])
+
+
+def _carry_trust(source: str, destination: str, connect: Connections) -> None:
+    """Copy the ``tuf-*`` metadata along when both ends are docker:// or oci: (quietly if none)."""
+    from dockwright.trust.location import copy_trust_metadata, open_location
+
+    ends = ("docker://", "oci:")
+    if not (source.startswith(ends) and destination.startswith(ends)):
+        return
+    copied = run(
+        lambda: copy_trust_metadata(open_location(source, connect), open_location(destination, connect))
+    )
+    if copied:
+        err_console.print(f"copied {len(copied)} TUF metadata file(s)", soft_wrap=True, markup=False)
 
 
 def _print_summary(

@@ -321,20 +321,6 @@ def verify_for_copy(source: str, policy: Path, connect: Connections) -> str:
     return source
 
 
-def copy_trust(source: str, destination: str, connect: Connections) -> None:
-    """Copy the ``tuf-*`` metadata along when both ends are docker:// or oci: (quietly if none)."""
-    from dockwright.trust.location import copy_trust_metadata, open_location
-
-    ends = ("docker://", "oci:")
-    if not (source.startswith(ends) and destination.startswith(ends)):
-        return
-    copied = run(
-        lambda: copy_trust_metadata(open_location(source, connect), open_location(destination, connect))
-    )
-    if copied:
-        _announce(f"copied {len(copied)} TUF metadata file(s)")
-
-
 def register_trust(group: click.Group) -> None:
     """Let ``dockwright.cli.trust_notary`` add subcommands: its ``register_trust(group)`` (or
     ``register_notary(group)``) is called with the ``trust`` group."""
