@@ -27,6 +27,10 @@ from dockwright.inspect.model import ImageContents
 from dockwright.inspect.reader import read_image
 from tests.inspect_images import TarMember as M
 from tests.inspect_images import blob_file, compress, layer_tar, make_docker_archive, make_layout, sha256
+from tests.unit.reader_modes import both_reading_modes  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.usefixtures("both_reading_modes")  # every test: by workers, and one by one
+
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\n'
 

@@ -7,6 +7,7 @@ compound expressions, free-text licenses and none, and the same npm package in t
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 import uuid
@@ -24,6 +25,7 @@ from dockwright.inspect.sbom import cyclonedx_document, spdx_document, to_json
 from dockwright.inspect.sbom._common import image_subject, package_keys
 from dockwright.inspect.sbom.licenses import LicenseKind, classify_license, join_expressions
 from tests.sbom_schema import spdx_23_schema
+from tests.unit.cdx_reference import library_cyclonedx_document
 
 CREATED = "2024-05-06T07:08:09Z"
 SERIAL = "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79"
@@ -385,6 +387,45 @@ def test_cyclonedx_is_deterministic() -> None:
     assert first == again
     fresh = {json.loads(cyclonedx_document(_contents(), []))["serialNumber"] for _ in range(2)}
     assert len(fresh) == 2 and all(uuid.UUID(s.removeprefix("urn:uuid:")) for s in fresh)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_cyclonedx_gives_the_bytes_cyclonedx_python_lib_gives(seed: int) -> None:
+    # The document is written by hand; the library's model and serializer are the reference.
+    rnd = random.Random(seed)
+    licenses = [
+        "MIT",
+        "mit",
+        "GPL-2+",
+        "GPL-2.0-or-later",
+        "MIT OR Apache-2.0",
+        "public-domain",
+        " ",
+        "",
+        "Apache-2.0 AND BSD-3-Clause",
+        "GPL-2+ with exceptions",
+        "Ünïcode licence",
+        "mit and apache-2.0",
+    ]
+    purls = ["pkg:npm/lodash@4", "pkg:deb/debian/bash@5.2%2B1?arch=amd64", "not a purl", "",
+             "pkg:pypi/Requests@2.31.0", "pkg:npm/%40babel/core@7.24.0"]  # fmt: skip
+    packages = list(_packages()) if seed == 0 else []
+    for _ in range(rnd.randint(0, 12) if seed else 0):
+        packages.append(
+            Package(name=rnd.choice(["a", "b", "lodash", "Zeta", "zeta", "é-pkg", "x y"]),
+                    version=rnd.choice(["", "1.0", "2"]), type=rnd.choice(["deb", "npm", "pypi"]),
+                    architecture=rnd.choice(["", "amd64"]), location=rnd.choice(["", "a/b", "var/lib/dpkg/status"]),
+                    purl=rnd.choice(purls), licenses=tuple(rnd.choices(licenses, k=rnd.randint(0, 4))),
+                    files=tuple(rnd.choices(["usr/bin/x", "lib/y", "sbin/z"], k=rnd.randint(0, 2))),
+                    layer_added=rnd.randint(0, 3), layer_changed=rnd.randint(0, 4), dev=rnd.random() < 0.3)
+        )  # fmt: skip
+    contents = _contents(
+        rnd.choice([REFERENCE, "oci:/x:y", "docker-archive:/tmp/a.tar", "nginx:latest", "é"])
+    )
+    tool = rnd.choice(["dockwright-1.2.3", "mytool"])
+    ours = cyclonedx_document(contents, packages, tool=tool, created=CREATED, serial=SERIAL)
+    assert ours == library_cyclonedx_document(contents, packages, tool=tool, created=CREATED, serial=SERIAL)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(ours) is None
 
 
 def test_malformed_serial_is_refused() -> None:

@@ -44,8 +44,13 @@ def _cache_dir(ctx: click.Context, no_cache: bool) -> Path | None:
     return layer_cache_dir(root)
 
 
-def _registry(flags: dict[str, Any]) -> RegistryOptions:
-    """How to reach the registry of a ``docker://`` image (the same flags as ``pull``)."""
+def _registry(flags: dict[str, Any], *images: str) -> RegistryOptions | None:
+    """How to reach the registry of a ``docker://`` image (the same flags as ``pull``).
+
+    None when no image is in a registry: local images do not load the registry client (httpx).
+    """
+    if not any(image.startswith("docker://") for image in images):
+        return None
     from dockwright.registry.endpoints import RegistryOptions
 
     return RegistryOptions(
@@ -95,7 +100,7 @@ def inspect_cmd(
     from dockwright.inspect import inspector, render
 
     cache_dir = _cache_dir(ctx, no_cache)
-    registry = _registry(connection)
+    registry = _registry(connection, image)
     analysis = run(
         lambda: inspector.analyze(
             image, platform=platform, hash_files=False, cache_dir=cache_dir, registry=registry
@@ -167,7 +172,7 @@ def sbom_cmd(
     from dockwright.inspect import inspector
 
     cache_dir = _cache_dir(ctx, no_cache)
-    registry = _registry(connection)
+    registry = _registry(connection, image)
     analysis = run(
         lambda: inspector.analyze(
             image, platform=platform, hash_files=False, cache_dir=cache_dir, registry=registry
@@ -202,7 +207,7 @@ def diff_cmd(
     from dockwright.inspect import inspector, render
 
     cache_dir = _cache_dir(ctx, no_cache)
-    registry = _registry(connection)
+    registry = _registry(connection, image_a, image_b)
     a = run(lambda: inspector.analyze(image_a, platform=platform, cache_dir=cache_dir, registry=registry))
     b = run(lambda: inspector.analyze(image_b, platform=platform, cache_dir=cache_dir, registry=registry))
     result = inspector.diff(a, b)

@@ -8,7 +8,8 @@ treats a zero block, a missing trailer, a truncated header and a corrupt header 
 alike (as the end) and only the first two are an honest end. The docker-archive source reads the
 outer archive with it; layers are parsed by :mod:`dockwright.inspect._tarstream`, which keeps these
 limits (its tests check it against this module). :class:`tar_errors` maps both parsers' errors to
-dockwright's; :func:`normalize_name` turns member names into image paths.
+dockwright's (:func:`check_end` raises for a layer that ended badly); :func:`normalize_name` turns
+member names into image paths.
 
 What this module does not do: read member data, or bound the size of GNU sparse maps (they grow
 with the archive's own bytes, never with the sizes it claims).
@@ -17,13 +18,16 @@ with the archive's own bytes, never with the sizes it claims).
 from __future__ import annotations
 
 import tarfile
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from dockwright.errors import InputError, UnsafeArchiveError
 from dockwright.inspect._image_source import LayerBlob
 from dockwright.inspect._layer_stream import LayerStream
 
-__all__ = ["HostileTarError", "LayerTar", "SafeTarInfo", "normalize_name", "tar_errors"]
+if TYPE_CHECKING:
+    from dockwright.inspect._tarstream import TarReader
+
+__all__ = ["HostileTarError", "LayerTar", "SafeTarInfo", "check_end", "normalize_name", "tar_errors"]
 
 _META_TYPES = frozenset(
     {
@@ -161,3 +165,16 @@ class tar_errors:
             if "unexpected end of data" in text or isinstance(exc, EOFError):
                 raise InputError(f"{self._blob.what} is truncated: {text}") from None
             raise InputError(f"{self._blob.what} is not a valid tar archive: {text}") from None
+
+
+def check_end(tar: TarReader) -> None:
+    """After a layer's last member: raise if its tar ended inside a header or at a corrupt one.
+
+    Raises:
+        tarfile.ReadError: :attr:`TarReader.end` is ``truncated`` or ``invalid`` (for
+            :class:`tar_errors` to map).
+    """
+    if tar.end == "truncated":
+        raise tarfile.ReadError(f"unexpected end of data inside a header at offset {tar.offset}")
+    if tar.end == "invalid":
+        raise tarfile.ReadError(f"corrupt header at offset {tar.offset} ({tar.end_reason})")

@@ -14,7 +14,6 @@ This module does not print, and does not know about flags beyond their values.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,6 +106,8 @@ def _read_remote(
 
     The result names ``ref`` and keeps the registry's manifest digest (copying never changes it).
     """
+    import tempfile
+
     from dockwright.registry.endpoints import Connections, copy
     from dockwright.registry.transfer import TransferOptions
 

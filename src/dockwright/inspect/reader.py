@@ -9,6 +9,13 @@ to ``max_wanted_bytes`` in all, so memory depends on the number of paths, never 
 Every blob is checked against its digest and every tar against its diff_id whether or not files
 are hashed.
 
+When the source can open layers concurrently (a layout's blobs) and two or more layers must be
+read, :mod:`dockwright.inspect._layer_workers` reads the later ones (about half the bytes) in a
+child process while this process reads the first ones; their members are then applied here in
+layer order through the code that replays a cached layer, so on two cores the layers are
+decompressed side by side, with the same result (and anything the child could not read is read
+here, as without it).
+
 With a :class:`~dockwright.inspect._layer_cache.LayerCache`, a layer read this way is stored in
 its parsed form under its blob digest, and a later read replays that form instead of decompressing
 the layer, after hashing the blob it finds (no decompression) and checking that it still has that
@@ -47,31 +54,30 @@ What this module does not do: catalog packages, compare images, or fetch from re
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from dockwright.inspect._assemble import LayerStats, assemble
 from dockwright.inspect._cached_layers import CachedLayers
 from dockwright.inspect._image_source import ImageSource, LayerBlob
 from dockwright.inspect._late_reads import (
     MAX_OS_RELEASE,
     OS_RELEASE,
-    fetch_late,
-    os_release_inode,
     parse_os_release,
 )
 from dockwright.inspect._layer_cache import CachedLayer, LayerCache, Member
 from dockwright.inspect._layer_stream import LayerStream
+from dockwright.inspect._layer_workers import LayerJob, LayerWorkers, Record, read_member_data
 from dockwright.inspect._merge import Inode, MergedTree, WarningLog
-from dockwright.inspect._tarsafe import normalize_name, tar_errors
+from dockwright.inspect._tarsafe import check_end, normalize_name, tar_errors
 from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
-from dockwright.inspect.model import FileKind, ImageContents, LayerRecord
+from dockwright.inspect.model import FileKind, ImageContents
 from dockwright.inspect.source import open_image
 
 __all__ = ["LayerCache", "parse_os_release", "read_image"]
 
 _MAX_HOLE_BYTES = 4 << 30  # zeros hashed for sparse files, per image
+_PARALLEL_FROM = 2  # layers to read from blobs for the workers to pay off
 _OPAQUE = ".wh..wh..opq"
 _AUFS_META = ".wh..wh."
 _KINDS = {
@@ -121,7 +127,15 @@ def read_image(
     with open_image(ref, platform=platform) as source:
         reading = _Reading(source, wanted, max_wanted_bytes, hash_files)
         cached: CachedLayers | None = None
+        workers: LayerWorkers | None = None
         try:
+            unread = [
+                b.index for b in source.layers if cache is None or not (b.digest and cache.has(b.digest))
+            ]
+            if source.parallel_layers and len(unread) >= _PARALLEL_FROM:  # before any thread starts
+                workers = LayerWorkers(
+                    source, unread, wanted=wanted, max_kept=max_wanted_bytes, hash_files=hash_files
+                )
             if cache is not None:
                 cached = CachedLayers(source, cache, hash_files)
             for blob in source.layers:
@@ -130,28 +144,22 @@ def read_image(
                     reading.replay_layer(blob, hit)
                     continue
                 record = cache is not None and bool(blob.digest)
-                with source.open_layer(blob.index) as stream:
-                    # Without file hashes the reader waits on the thread: hashing the tar here helps.
-                    stream.hash_in_thread = hash_files
-                    layer = reading.read_layer(blob, stream, record=record)
+                job = workers.take(blob.index) if workers is not None else None
+                if job is not None:
+                    layer = reading.apply_job(blob, job, record=record)
+                else:
+                    with source.open_layer(blob.index) as stream:
+                        # Without file hashes the reader waits on the thread: hashing the tar here helps.
+                        stream.hash_in_thread = hash_files
+                        layer = reading.read_layer(blob, stream, record=record)
                 if cache is not None and layer is not None:
                     cache.store(layer)
             return reading.result()
         finally:
+            if workers is not None:
+                workers.close()
             if cached is not None:
                 cached.close()
-
-
-@dataclass(slots=True)
-class _Stats:
-    blob: LayerBlob
-    files: int = 0
-    files_bytes: int = 0
-    deleted: int = 0
-    digest: str = ""
-    diff_id: str = ""
-    size: int = 0
-    uncompressed_size: int = 0
 
 
 class _Recording:
@@ -189,7 +197,7 @@ class _Reading:
         self.log = WarningLog()
         self.tree = MergedTree(self.log)
         self.versions: dict[str, list[tuple[int, Inode | None]]] = {}
-        self.stats: list[_Stats] = []
+        self.stats: list[LayerStats] = []
         self.holes = _MAX_HOLE_BYTES
         self._recording: _Recording | None = None
         self._recorded: tuple[str, bytes | None] | None = None  # the hash and bytes of this member
@@ -203,7 +211,7 @@ class _Reading:
         Returns:
             With ``record``, the layer's parsed form for the cache (None if it cannot be cached).
         """
-        stats = _Stats(blob)
+        stats = LayerStats(blob)
         self.tree.begin_layer(blob.index)
         recording = self._recording = _Recording() if record else None
         end = "none"
@@ -215,7 +223,9 @@ class _Reading:
                     self._member(tar, info, ordinal, stats)
                     ordinal += 1
                 if tar is not None:
-                    self._check_end(tar, blob)
+                    check_end(tar)
+                    if tar.end == "empty":
+                        self._no_end_marker(blob)
                     end = tar.end
                 stream.finish()
         finally:
@@ -237,25 +247,69 @@ class _Reading:
             contents=b"".join(recording.contents),
         )
 
+    def apply_job(self, blob: LayerBlob, job: LayerJob, *, record: bool) -> CachedLayer | None:
+        """Apply the members the child process read from one layer, as :meth:`read_layer` applies
+        its tar (the child checked the blob's digests).
+
+        Returns:
+            With ``record``, the layer's parsed form for the cache.
+        """
+        stats = LayerStats(blob)
+        self.tree.begin_layer(blob.index)
+        self._replay = _Replay()
+        try:
+            self._apply_records(job.records, stats)
+        finally:
+            self._replay = None
+        end = job.end
+        if end.end == "empty":
+            self._no_end_marker(blob)
+        stats.digest = blob.digest or end.digest
+        stats.diff_id = blob.diff_id or end.diff_id
+        stats.size, stats.uncompressed_size = end.size, end.uncompressed_size
+        self.stats.append(stats)
+        if not record:
+            return None
+        return CachedLayer(
+            digest=stats.digest,
+            diff_id=end.diff_id,
+            size=stats.size,
+            uncompressed_size=stats.uncompressed_size,
+            hashed=self.hash_files,
+            end=end.end,
+            members=[member for member, _ in job.records],
+            contents=b"".join(content for _, content in job.records if content is not None),
+        )
+
+    def _apply_records(self, records: list[Record], stats: LayerStats) -> None:
+        """Apply a layer's members from their rows (with the bytes kept for them), in order."""
+        replay = self._replay
+        assert replay is not None
+        for ordinal, ((name, kind, size, mode, uid, gid, link, sha, _), content) in enumerate(records):
+            info = TarHeader()
+            info.name, info.type, info.size = name, kind.encode("latin-1"), size
+            info.mode, info.uid, info.gid, info.linkname = mode, uid, gid, link
+            replay.sha256 = sha if self.hash_files else ""
+            replay.content = content
+            self._member(None, info, ordinal, stats)
+
     def replay_layer(self, blob: LayerBlob, layer: CachedLayer) -> None:
         """Apply a layer's cached form (its blob verified) exactly as its tar would be applied."""
-        stats = _Stats(blob)
+        stats = LayerStats(blob)
         self.tree.begin_layer(blob.index)
-        replay = self._replay = _Replay()
+        self._replay = _Replay()
         contents = layer.contents
         position = 0
+        records: list[Record] = []
+        for member in layer.members:
+            kept = member[8]
+            if kept >= 0:
+                records.append((member, bytes(contents[position : position + kept])))
+                position += kept
+            else:
+                records.append((member, None))
         try:
-            for ordinal, (name, kind, size, mode, uid, gid, link, sha, kept) in enumerate(layer.members):
-                info = TarHeader()
-                info.name, info.type, info.size = name, kind.encode("latin-1"), size
-                info.mode, info.uid, info.gid, info.linkname = mode, uid, gid, link
-                replay.sha256 = sha if self.hash_files else ""
-                if kept >= 0:
-                    replay.content = bytes(contents[position : position + kept])
-                    position += kept
-                else:
-                    replay.content = None
-                self._member(None, info, ordinal, stats)
+            self._apply_records(records, stats)
         finally:
             self._replay = None
         if layer.end == "empty":
@@ -268,15 +322,7 @@ class _Reading:
     def _no_end_marker(self, blob: LayerBlob) -> None:
         self.log.add("no-end-marker", f"{blob.what} ends without the tar end-of-archive marker")
 
-    def _check_end(self, tar: TarReader, blob: LayerBlob) -> None:
-        if tar.end == "empty":
-            self._no_end_marker(blob)
-        elif tar.end == "truncated":
-            raise tarfile.ReadError(f"unexpected end of data inside a header at offset {tar.offset}")
-        elif tar.end == "invalid":
-            raise tarfile.ReadError(f"corrupt header at offset {tar.offset} ({tar.end_reason})")
-
-    def _member(self, tar: TarReader | None, info: TarHeader, ordinal: int, stats: _Stats) -> None:
+    def _member(self, tar: TarReader | None, info: TarHeader, ordinal: int, stats: LayerStats) -> None:
         recording = self._recording
         if recording is not None:
             row_at = len(recording.members)
@@ -324,7 +370,7 @@ class _Reading:
             sha, _ = self._read_data(tar, info, info.name, False)
             self._recorded = (sha, None)
 
-    def _whiteout(self, parent: str, base: str, path: str, stats: _Stats) -> None:
+    def _whiteout(self, parent: str, base: str, path: str, stats: LayerStats) -> None:
         if base == _OPAQUE:
             stats.deleted += 1
             self.tree.opaque(parent)
@@ -336,7 +382,9 @@ class _Reading:
             stats.deleted += 1
             self.tree.whiteout(parent, base[4:])
 
-    def _file(self, tar: TarReader | None, info: TarHeader, path: str, ordinal: int, stats: _Stats) -> None:
+    def _file(
+        self, tar: TarReader | None, info: TarHeader, path: str, ordinal: int, stats: LayerStats
+    ) -> None:
         real = self.tree.place(path)
         if real is None:
             self._unplaced(tar, info)
@@ -404,19 +452,7 @@ class _Reading:
                 self.log.add("sparse-not-hashed", f"{path} has {holes} bytes of holes; not hashed", path)
                 return "", None
             self.holes -= holes
-        hashing = self.hash_files if hash_data is None else hash_data
-        if not hashing and not keep:
-            tar.skip(info)
-            return "", None
-        digest = hashlib.sha256() if hashing else None
-        parts: list[bytes | memoryview] | None = [] if keep else None
-        for chunk in tar.data(info):
-            if digest is not None:
-                digest.update(chunk)
-            if parts is not None:
-                parts.append(chunk)
-        sha = digest.hexdigest() if digest is not None else ""
-        return sha, (b"".join(parts) if parts is not None else None)
+        return read_member_data(tar, info, self.hash_files if hash_data is None else hash_data, keep)
 
     def _note_removed(self) -> None:
         for path in self.tree.removed_watched:
@@ -432,44 +468,4 @@ class _Reading:
 
     def result(self) -> ImageContents:
         """Finish (late reads, os-release) and assemble the contents."""
-        os_inode = os_release_inode(self.tree, self.log)
-        fetch_late(self.source, self.tree, self.versions, self._read_data)
-        self.log.extend(self.source.warnings)
-        os_release = {}
-        if os_inode is not None and os_inode.content is not None:
-            os_release = parse_os_release(os_inode.content.decode("utf-8", "replace"))
-        contents = {}
-        for path in sorted(self.tree.watched):
-            inode = self.tree.nodes[path].inode
-            if inode is not None and inode.content is not None:
-                contents[path] = inode.content
-        versions = {
-            path: tuple((layer, inode.content if inode is not None else None) for layer, inode in entries)
-            for path, entries in sorted(self.versions.items())
-        }
-        layers = tuple(
-            LayerRecord(
-                index=s.blob.index,
-                digest=s.digest,
-                diff_id=s.diff_id,
-                size=s.size,
-                uncompressed_size=s.uncompressed_size,
-                created_by=s.blob.created_by,
-                files=s.files,
-                files_bytes=s.files_bytes,
-                deleted=s.deleted,
-                overwritten_bytes=self.tree.overwritten[s.blob.index],
-            )
-            for s in self.stats
-        )
-        return ImageContents(
-            reference=self.source.reference,
-            manifest_digest=self.source.manifest_digest,
-            config=self.source.config,
-            layers=layers,
-            files=self.tree.records(),
-            contents=contents,
-            versions=versions,
-            warnings=self.log.result(),
-            os_release=os_release,
-        )
+        return assemble(self.source, self.tree, self.log, self.versions, self.stats, self._read_data)

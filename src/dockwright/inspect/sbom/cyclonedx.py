@@ -1,4 +1,4 @@
-"""Write a CycloneDX 1.6 JSON document whose subject is an image, with cyclonedx-python-lib.
+"""Write a CycloneDX 1.6 JSON document whose subject is an image.
 
 The image is ``metadata.component``: type ``container``, ``bom-ref`` the manifest digest, the
 manifest's hash and its ``oci`` PURL. Every cataloged package is a component (``application`` when
@@ -12,7 +12,13 @@ SPDX expression (several licenses joined with ``AND``) when every string is SPDX
 is a compound expression; otherwise one license entry per string, by SPDX ``id`` or by ``name``
 (CycloneDX cannot mix an expression with named licenses in one list).
 
-Given ``created`` and ``serial`` the output is byte-for-byte reproducible.
+The JSON is written directly (as the SPDX writer writes its own), in the layout
+cyclonedx-python-lib's ``JsonV1Dot6`` gives the same BOM: keys in its order, components sorted
+by type, name, version (a missing version last) and ``bom-ref``, licenses (ids, then names),
+properties and dependencies sorted, empty lists left out, 2-space indent, ASCII escapes. Loading
+that library costs more than writing the document; the tests keep it as the strict validator and
+check that both give the same bytes. Given ``created`` and ``serial`` the output is byte-for-byte
+reproducible.
 
 What this module does not do: validate the output (the tests use the library's strict JSON
 validator), write XML or other spec versions, or record dependencies between packages.
@@ -21,17 +27,10 @@ validator), write XML or other spec versions, or record dependencies between pac
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Sequence
-
-from cyclonedx.model import HashAlgorithm, HashType, Property
-from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.model.dependency import Dependency
-from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
-from cyclonedx.model.tool import ToolRepository
-from cyclonedx.output.json import JsonV1Dot6
-from packageurl import PackageURL
+from typing import Any
 
 from dockwright.errors import InputError
 from dockwright.inspect.model import ImageContents, Package
@@ -50,34 +49,10 @@ from dockwright.inspect.sbom.licenses import LicenseKind, classify_licenses, joi
 
 __all__ = ["cyclonedx_document"]
 
-_HASH_ALGORITHMS = {"sha256": HashAlgorithm.SHA_256, "sha512": HashAlgorithm.SHA_512}
-_COMPONENT_TYPES = {"application": ComponentType.APPLICATION, "library": ComponentType.LIBRARY}
+SCHEMA = "http://cyclonedx.org/schema/bom-1.6.schema.json"
+_HASH_ALGORITHMS = {"sha256": "SHA-256", "sha512": "SHA-512"}
 
-
-class _VerbatimPurl(PackageURL):
-    """A parsed PURL that serializes as the exact text it came from.
-
-    packageurl-python re-normalizes on output (``:`` left unescaped, PyPI names lowercased,
-    qualifiers re-ordered); an SBOM must repeat the cataloger's PURL, and the image PURL's
-    ``sha256%3A`` spelling, unchanged.
-    """
-
-    _text: str
-
-    @classmethod
-    def of(cls, text: str) -> _VerbatimPurl | None:
-        """Wrap ``text``, or return ``None`` when it is not a PURL."""
-        parsed = parse_purl(text)
-        if parsed is None:
-            return None
-        fields = parsed._asdict()
-        purl = cls(**fields, normalize_purl=False)
-        purl._text = text
-        return purl
-
-    def to_string(self, encode: bool | None = True) -> str:
-        """The original text."""
-        return self._text
+Json = dict[str, Any]
 
 
 def cyclonedx_document(
@@ -105,24 +80,40 @@ def cyclonedx_document(
     """
     when = dt.datetime.strptime(timestamp(created), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
     image = _image_component(image_subject(contents))
-    metadata = BomMetaData(
-        timestamp=when, component=image, tools=ToolRepository(components=[_tool_component(tool)])
-    )
     digests = layer_digests(contents)
     ordered = sorted_packages(packages)
-    components = [
-        _package_component(package, key, digests)
-        for package, key in zip(ordered, package_keys(ordered), strict=True)
-    ]
-    # Built here rather than with Bom.register_dependency, which scans the graph once per call.
-    dependencies = [
-        Dependency(ref=image.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in components])
-    ]
-    dependencies += [Dependency(ref=c.bom_ref) for c in components]
-    bom = Bom(
-        serial_number=_serial(serial), metadata=metadata, components=components, dependencies=dependencies
+    components = sorted(
+        (
+            _package_component(package, key, digests)
+            for package, key in zip(ordered, package_keys(ordered), strict=True)
+        ),
+        key=_component_order,
     )
-    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+    refs = sorted(c["bom-ref"] for c in components)
+    dependencies: list[Json] = [{"ref": ref} for ref in refs]
+    dependencies.append({"dependsOn": refs, "ref": image["bom-ref"]} if refs else {"ref": image["bom-ref"]})
+    dependencies.sort(key=lambda d: str(d["ref"]))
+    document: Json = {}
+    if components:
+        document["components"] = components
+    document["dependencies"] = dependencies
+    document["metadata"] = {
+        "component": image,
+        "timestamp": when.isoformat(),
+        "tools": {"components": [_tool_component(tool)]},
+    }
+    document["serialNumber"] = _serial(serial).urn
+    document["version"] = 1
+    document["$schema"] = SCHEMA
+    document["bomFormat"] = "CycloneDX"
+    document["specVersion"] = "1.6"
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _component_order(component: Json) -> tuple[str, str, bool, str, str]:
+    """cyclonedx-python-lib's component order: type, name, version (missing last), bom-ref."""
+    version = component.get("version")
+    return (component["type"], component["name"], version is None, version or "", component["bom-ref"])
 
 
 def _serial(serial: str | None) -> uuid.UUID:
@@ -134,60 +125,67 @@ def _serial(serial: str | None) -> uuid.UUID:
         raise InputError(f"malformed BOM serial number {serial!r}: expected a UUID") from None
 
 
-def _tool_component(tool: str) -> Component:
+def _tool_component(tool: str) -> Json:
     name, sep, version = tool.rpartition("-")
     if sep and name and version[:1].isdigit():
-        return Component(type=ComponentType.APPLICATION, name=name, version=version)
-    return Component(type=ComponentType.APPLICATION, name=tool)
+        return {"name": name, "type": "application", "version": version}
+    return {"name": tool, "type": "application"}
 
 
-def _image_component(subject: ImageSubject) -> Component:
+def _purl(text: str) -> str | None:
+    """The PURL exactly as written, or None when it is not a PURL (then it is left out)."""
+    return text if parse_purl(text) is not None else None
+
+
+def _image_component(subject: ImageSubject) -> Json:
+    component: Json = {"bom-ref": subject.digest}
     algorithm = _HASH_ALGORITHMS.get(subject.algorithm)
-    hashes = [HashType(alg=algorithm, content=subject.hex)] if algorithm and subject.hex else []
-    return Component(
-        type=ComponentType.CONTAINER,
-        name=subject.reference,
-        version=subject.digest,
-        bom_ref=subject.digest,
-        hashes=hashes,
-        purl=_VerbatimPurl.of(subject.purl),
-    )
+    if algorithm and subject.hex:
+        component["hashes"] = [{"alg": algorithm, "content": subject.hex}]
+    component["name"] = subject.reference
+    purl = _purl(subject.purl)
+    if purl is not None:
+        component["purl"] = purl
+    component["type"] = "container"
+    component["version"] = subject.digest
+    return component
 
 
-def _package_component(package: Package, key: str, digests: dict[int, str]) -> Component:
-    return Component(
-        type=_COMPONENT_TYPES[package_purpose(package)],
-        name=package.name,
-        version=package.version or None,
-        bom_ref=key,
-        purl=_VerbatimPurl.of(package.purl),
-        licenses=_licenses(package.licenses),
-        properties=_properties(package, digests),
-    )
+def _package_component(package: Package, key: str, digests: dict[int, str]) -> Json:
+    component: Json = {"bom-ref": key}
+    licenses = _licenses(package.licenses)
+    if licenses:
+        component["licenses"] = licenses
+    component["name"] = package.name
+    component["properties"] = _properties(package, digests)
+    purl = _purl(package.purl)
+    if purl is not None:
+        component["purl"] = purl
+    component["type"] = package_purpose(package)
+    if package.version:
+        component["version"] = package.version
+    return component
 
 
-def _properties(package: Package, digests: dict[int, str]) -> list[Property]:
+def _properties(package: Package, digests: dict[int, str]) -> list[Json]:
     def layer(index: int) -> str:
         return digests.get(index) or f"layer {index}"
 
-    properties = [Property(name="dockwright:layer", value=layer(package.layer_added))]
+    properties = {("dockwright:layer", layer(package.layer_added))}
     if package.layer_changed != package.layer_added:
-        properties.append(Property(name="dockwright:layer_changed", value=layer(package.layer_changed)))
+        properties.add(("dockwright:layer_changed", layer(package.layer_changed)))
     if package.location:
-        properties.append(Property(name="dockwright:location", value=package.location))
+        properties.add(("dockwright:location", package.location))
     if package.dev:
-        properties.append(Property(name="dockwright:dev", value="true"))
-    return properties
+        properties.add(("dockwright:dev", "true"))
+    return [{"name": name, "value": value} for name, value in sorted(properties)]
 
 
-def _licenses(texts: Iterable[str]) -> list[License]:
+def _licenses(texts: Iterable[str]) -> list[Json]:
     choices = classify_licenses(texts)
     kinds = {choice.kind for choice in choices}
     if LicenseKind.EXPRESSION in kinds and LicenseKind.NAME not in kinds:
-        return [LicenseExpression(join_expressions([choice.value for choice in choices]))]
-    return [
-        DisjunctiveLicense(id=choice.value)
-        if choice.kind is LicenseKind.ID
-        else DisjunctiveLicense(name=choice.value)
-        for choice in choices
-    ]
+        return [{"expression": join_expressions([choice.value for choice in choices])}]
+    ids = sorted({c.value for c in choices if c.kind is LicenseKind.ID})
+    names = sorted({c.value for c in choices if c.kind is not LicenseKind.ID})
+    return [{"license": {"id": i}} for i in ids] + [{"license": {"name": n}} for n in names]
