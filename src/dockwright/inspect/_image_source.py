@@ -2,8 +2,8 @@
 
 :class:`ImageSource` is the same whatever the transport: a reference string, a manifest digest, the
 config as a dict, and :class:`LayerBlob` descriptors whose streams (:class:`LayerStream`) are opened
-lazily, one at a time, and verified as they are read. :class:`PlatformSpec` is ``OS/ARCH[/VARIANT]``
-with the usual defaults (``arm64`` means ``v8``, ``arm`` means ``v7``). The helpers here validate a
+lazily, one at a time, and verified as they are read. :class:`PlatformSpec` (``OS/ARCH[/VARIANT]``,
+from :mod:`dockwright.oci.platform`) is re-exported for the sources. The helpers here validate a
 config and check it against a requested platform.
 
 What this module does not do: find or read any particular format (see the ``_source_*`` modules).
@@ -12,7 +12,6 @@ What this module does not do: find or read any particular format (see the ``_sou
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from dockwright.errors import InputError
 from dockwright.inspect._layer_stream import LayerStream
 from dockwright.inspect.model import Warning_
 from dockwright.oci.image import ImageConfig
+from dockwright.oci.platform import PlatformSpec, parse_platform
 
 __all__ = [
     "ImageSource",
@@ -33,52 +33,6 @@ __all__ = [
 ]
 
 MAX_JSON = 8 << 20  # manifests, indexes and configs larger than this are refused unread
-_PART = re.compile(r"[A-Za-z0-9_.-]+")
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
-_DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformSpec:
-    """``OS/ARCH[/VARIANT]``, normalized (``aarch64`` is ``arm64``, whose default variant is ``v8``)."""
-
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    @classmethod
-    def of(cls, os: str, architecture: str, variant: str | None) -> PlatformSpec:
-        """Normalize a platform as written in an index or a config."""
-        arch = _ARCH_ALIASES.get(architecture, architecture)
-        return cls(os, arch, variant or _DEFAULT_VARIANT.get(arch))
-
-    def matches(self, other: PlatformSpec) -> bool:
-        """True when ``other`` (an image's platform) satisfies this request."""
-        return (
-            self.os == other.os
-            and self.architecture == other.architecture
-            and (self.variant is None or self.variant == other.variant)
-        )
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-def parse_platform(text: str) -> PlatformSpec:
-    """Parse ``OS/ARCH[/VARIANT]`` such as ``linux/amd64`` or ``linux/arm64/v8``.
-
-    The variant is left unset when not written, so ``linux/arm`` matches any ARM variant.
-
-    Raises:
-        InputError: the text is not two or three non-empty parts.
-    """
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(_PART.fullmatch(p) for p in parts):
-        raise InputError(
-            f"invalid platform {text!r}: expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"
-        )
-    arch = _ARCH_ALIASES.get(parts[1], parts[1])
-    return PlatformSpec(parts[0], arch, parts[2] if len(parts) == 3 else None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
