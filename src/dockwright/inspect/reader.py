@@ -67,7 +67,7 @@ from dockwright.inspect._late_reads import (
 )
 from dockwright.inspect._layer_cache import CachedLayer, LayerCache, Member
 from dockwright.inspect._layer_stream import LayerStream
-from dockwright.inspect._layer_workers import LayerJob, LayerWorkers, Record, read_member_data
+from dockwright.inspect._layer_workers import LayerEnd, LayerJob, LayerWorkers, Record, read_member_data
 from dockwright.inspect._merge import Inode, MergedTree, WarningLog
 from dockwright.inspect._tarsafe import check_end, normalize_name, tar_errors
 from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
@@ -230,22 +230,10 @@ class _Reading:
                 stream.finish()
         finally:
             self._recording = None
-        stats.digest = blob.digest or stream.blob_digest
-        stats.diff_id = blob.diff_id or stream.diff_id
-        stats.size, stats.uncompressed_size = stream.blob_size, stream.size
-        self.stats.append(stats)
+        ended = LayerEnd(end, stream.blob_digest, stream.diff_id, stream.blob_size, stream.size)
         if recording is None or not recording.ok:
-            return None
-        return CachedLayer(
-            digest=stats.digest,
-            diff_id=stream.diff_id,
-            size=stats.size,
-            uncompressed_size=stats.uncompressed_size,
-            hashed=self.hash_files,
-            end=end,
-            members=recording.members,
-            contents=b"".join(recording.contents),
-        )
+            return self._end_layer(blob, stats, ended, None)
+        return self._end_layer(blob, stats, ended, (recording.members, b"".join(recording.contents)))
 
     def apply_job(self, blob: LayerBlob, job: LayerJob, *, record: bool) -> CachedLayer | None:
         """Apply the members the child process read from one layer, as :meth:`read_layer` applies
@@ -261,15 +249,25 @@ class _Reading:
             self._apply_records(job.records, stats)
         finally:
             self._replay = None
-        end = job.end
-        if end.end == "empty":
+        if job.end.end == "empty":
             self._no_end_marker(blob)
+        if not record:
+            return self._end_layer(blob, stats, job.end, None)
+        members = [member for member, _ in job.records]
+        contents = b"".join(content for _, content in job.records if content is not None)
+        return self._end_layer(blob, stats, job.end, (members, contents))
+
+    def _end_layer(
+        self, blob: LayerBlob, stats: LayerStats, end: LayerEnd, recorded: tuple[list[Member], bytes] | None
+    ) -> CachedLayer | None:
+        """Account a layer read to its verified end; its cached form when its members were recorded."""
         stats.digest = blob.digest or end.digest
         stats.diff_id = blob.diff_id or end.diff_id
         stats.size, stats.uncompressed_size = end.size, end.uncompressed_size
         self.stats.append(stats)
-        if not record:
+        if recorded is None:
             return None
+        members, contents = recorded
         return CachedLayer(
             digest=stats.digest,
             diff_id=end.diff_id,
@@ -277,8 +275,8 @@ class _Reading:
             uncompressed_size=stats.uncompressed_size,
             hashed=self.hash_files,
             end=end.end,
-            members=[member for member, _ in job.records],
-            contents=b"".join(content for _, content in job.records if content is not None),
+            members=members,
+            contents=contents,
         )
 
     def _apply_records(self, records: list[Record], stats: LayerStats) -> None:
