@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 import tracemalloc
 from collections.abc import Sequence
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from dockwright.errors import DigestMismatchError, InputError, UnsafeArchiveError
-from dockwright.inspect._layer_workers import _alone as REAL_ALONE
 from dockwright.inspect.model import FileKind, ImageContents
 from dockwright.inspect.reader import parse_os_release, read_image
 from tests.inspect_images import TarMember as M
@@ -564,117 +562,3 @@ def read_digest(tmp_path: Path) -> str:
     index = json.loads((layout / "index.json").read_bytes())
     manifest = json.loads(blob_file(layout, index["manifests"][0]["digest"]).read_bytes())
     return str(manifest["layers"][0]["digest"])
-
-
-def test_no_prefetch_thread_outlives_a_read_that_failed(tmp_path: Path) -> None:
-    import threading
-
-    make_layout(tmp_path / "img", [[M("a", b"1" * 100_000)], [M("b", b"2")]])
-    layer = read_image(f"oci:{tmp_path / 'img'}").layers[1]
-    blob = blob_file(tmp_path / "img", layer.digest)
-    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
-    with pytest.raises(DigestMismatchError, match=r"^layer 1 "):
-        read_image(f"oci:{tmp_path / 'img'}")
-    assert [t.name for t in threading.enumerate() if t.name == "layer-prefetch"] == []
-
-
-# Layers read by workers --------------------------------------------------------------------------
-
-
-def _tricky_layers() -> list[list[M]]:
-    """Whiteouts, opaque directories, hard links, a parent made a symlink by a lower layer (so a
-    wanted file's real path differs from its name), a sparse file mid-layer, and os-release."""
-    return [
-        [M("etc/", kind="dir"), M("etc/os-release", b"ID=debian\n"), M("usr/lib/", kind="dir"),
-         M("lib", kind="symlink", link="usr/lib"), M("var/lib/dpkg/status", b"Package: a\n\n"),
-         M("d/old", b"old"), M("d/sub/y", b"yy"), M("big", b"x" * 300_000)],
-        [M("lib/want/x", b"through a symlink"), M("d", kind="opaque"), M("d/new", b"new"),
-         M("h", kind="hardlink", link="var/lib/dpkg/status"), M("s", b"tail", kind="sparse", size=50_000),
-         M("after/y.wanted", b"after the sparse file"), M("big", kind="whiteout")],
-        [M("var/lib/dpkg/status", b"Package: b\n\n"), M("etc/os-release", kind="whiteout"),
-         M("usr/lib/os-release", b"ID=other\n")],
-    ]  # fmt: skip
-
-
-def _wanted(path: str) -> bool:
-    # usr/lib/want/x is named lib/want/x in its layer: a worker cannot tell it is wanted.
-    return path.endswith(".wanted") or path.startswith("usr/lib/want/") or path == "var/lib/dpkg/status"
-
-
-@pytest.mark.parametrize("hash_files", [True, False])
-@pytest.mark.parametrize("limit", [256 << 20, 20])
-def test_workers_give_what_a_layer_by_layer_read_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_files: bool, limit: int
-) -> None:
-    from dockwright.inspect import reader
-    from tests.unit.reader_modes import NoWorkers
-
-    make_layout(tmp_path / "img", _tricky_layers())
-    ref = f"oci:{tmp_path / 'img'}:latest"
-    kwargs: dict[str, object] = {"wanted": _wanted, "hash_files": hash_files, "max_wanted_bytes": limit}
-    monkeypatch.setattr(reader, "_PARALLEL_FROM", 1)
-    by_workers = read_image(ref, **kwargs)  # type: ignore[arg-type]
-    monkeypatch.setattr(reader, "LayerWorkers", NoWorkers)
-    one_by_one = read_image(ref, **kwargs)  # type: ignore[arg-type]
-    assert by_workers == one_by_one
-    if limit > 100:
-        assert by_workers.contents["usr/lib/want/x"] == b"through a symlink"
-        assert by_workers.contents["after/y.wanted"] == b"after the sparse file"
-        assert by_workers.os_release == {"ID": "other"}
-    assert paths(by_workers) == paths(one_by_one)
-
-
-@pytest.mark.parametrize("broken", [0, 1])
-def test_an_error_in_a_layer_read_ahead_is_raised_in_layer_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: int
-) -> None:
-    import threading
-
-    from dockwright.inspect import _layer_workers, reader
-
-    forked: list[int] = []
-    real_fork = os.fork
-
-    def fork() -> int:
-        pid = real_fork()
-        if pid:
-            forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(_layer_workers.os, "fork", fork)
-    layers: list[Sequence[M] | bytes] = [[M("a", b"1" * 100_000)], [M("b", b"2")], [M("c", b"3")]]
-    layers[broken] = layer_tar([M("x", b"data")])[:700]  # truncated inside the data
-    make_layout(tmp_path / "img", layers)
-    with pytest.raises(InputError, match=rf"^layer {broken} .* is truncated"):
-        read_image(f"oci:{tmp_path / 'img'}")
-    names = {"layer-prefetch", "layer-child"}
-    assert [t.name for t in threading.enumerate() if t.name in names] == []
-    for pid in forked:
-        with pytest.raises(ChildProcessError):  # the child process was reaped
-            os.waitpid(pid, os.WNOHANG)
-    assert len(forked) == (reader.LayerWorkers is _layer_workers.LayerWorkers)
-
-
-def test_no_child_is_forked_while_another_thread_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    from dockwright.inspect import _layer_workers, reader
-
-    def no_fork() -> int:
-        raise AssertionError("forked while another thread ran")
-
-    monkeypatch.setattr(_layer_workers, "_alone", REAL_ALONE)  # undo the reading-modes fixture
-    monkeypatch.setattr(reader, "_PARALLEL_FROM", 1)
-    monkeypatch.setattr(_layer_workers.os, "fork", no_fork)
-    make_layout(tmp_path / "img", [[M("a", b"1")], [M("b", b"2")], [M("c", b"3")]])
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait)
-    other.start()
-    try:
-        contents = read_image(f"oci:{tmp_path / 'img'}")
-    finally:
-        stop.set()
-        other.join()
-    assert set(contents.files) >= {"a", "b", "c"}
