@@ -14,7 +14,9 @@ since only they know how to resume), or verify bodies.
 
 from __future__ import annotations
 
+import os
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -79,6 +81,9 @@ def tls_context(*, verify: bool, cert_dir: Path | None) -> ssl.SSLContext:
         InputError: ``cert_dir`` is missing, or a client certificate has no key.
     """
     context = _DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as create_default_context() honours it
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
