@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from securesystemslib.signer import CryptoSigner
 
 from dockwright.trust.verify import (
@@ -15,6 +14,7 @@ from dockwright.trust.verify import (
     UntrustedTagError,
     verify_image,
 )
+from tests.unit import verify_support
 from tests.unit.verify_support import (
     NOW,
     OPTIONS,
@@ -24,30 +24,15 @@ from tests.unit.verify_support import (
     image,
     policy,
     refused,
-    write_pem,
 )
 
-
-@pytest.fixture(scope="module")
-def alice() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture(scope="module")
-def bob() -> CryptoSigner:
-    return CryptoSigner.generate_ecdsa()
-
-
-@pytest.fixture(scope="module")
-def mallory() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture
-def keys(tmp_path: Path, alice: CryptoSigner, bob: CryptoSigner) -> Path:
-    write_pem(tmp_path / "alice.pem", alice)
-    write_pem(tmp_path / "bob.pem", bob)
-    return tmp_path
+# The signers and key directory every verify test module uses (bound by assignment, see verify_support).
+alice, bob, mallory, keys = (
+    verify_support.alice,
+    verify_support.bob,
+    verify_support.mallory,
+    verify_support.keys,
+)
 
 
 # Policy -------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from dockwright.trust.verify import (
 )
 from tests.fakeregistry import FakeRegistry
 from tests.inspect_images import make_index
+from tests.unit import verify_support
 from tests.unit.verify_support import (
     OPTIONS,
     OS_RELEASE,
@@ -34,30 +35,15 @@ from tests.unit.verify_support import (
     policy,
     refused,
     resolver,
-    write_pem,
 )
 
-
-@pytest.fixture(scope="module")
-def alice() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture(scope="module")
-def bob() -> CryptoSigner:
-    return CryptoSigner.generate_ecdsa()
-
-
-@pytest.fixture(scope="module")
-def mallory() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture
-def keys(tmp_path: Path, alice: CryptoSigner, bob: CryptoSigner) -> Path:
-    write_pem(tmp_path / "alice.pem", alice)
-    write_pem(tmp_path / "bob.pem", bob)
-    return tmp_path
+# The signers and key directory every verify test module uses (bound by assignment, see verify_support).
+alice, bob, mallory, keys = (
+    verify_support.alice,
+    verify_support.bob,
+    verify_support.mallory,
+    verify_support.keys,
+)
 
 
 # TUF ----------------------------------------------------------------------------------------------

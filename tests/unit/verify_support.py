@@ -1,5 +1,10 @@
 """Helpers for the ``verify_image`` tests: synthetic images with a dpkg status database, signed SBOM
 and provenance attestations, policies, and a stub TUF resolver.
+
+The fixtures ``alice``, ``bob`` (module-scoped signers), ``mallory`` (a signer no policy trusts)
+and ``keys`` (a directory with alice's and bob's public keys) are bound in each test module by
+assignment (``alice = verify_support.alice``), which keeps ruff quiet about arguments that shadow
+an import.
 """
 
 from __future__ import annotations
@@ -187,3 +192,25 @@ def refused(kind: type[ImageRefused], ref: str, pol: Policy, **kwargs: Any) -> I
         verify_image(ref, pol, options=kwargs.pop("options", OPTIONS), **kwargs)
     assert caught.value.exit_code == (9 if kind is PolicyViolationError else 5)
     return caught.value
+
+
+@pytest.fixture(scope="module")
+def alice() -> CryptoSigner:
+    return CryptoSigner.generate_ed25519()
+
+
+@pytest.fixture(scope="module")
+def bob() -> CryptoSigner:
+    return CryptoSigner.generate_ecdsa()
+
+
+@pytest.fixture(scope="module")
+def mallory() -> CryptoSigner:
+    return CryptoSigner.generate_ed25519()
+
+
+@pytest.fixture
+def keys(tmp_path: Path, alice: CryptoSigner, bob: CryptoSigner) -> Path:
+    write_pem(tmp_path / "alice.pem", alice)
+    write_pem(tmp_path / "bob.pem", bob)
+    return tmp_path
