@@ -79,3 +79,15 @@ def test_stderr_is_terminal_follows_richs_environment_rules(monkeypatch: pytest.
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         assert stderr_is_terminal() == Console(stderr=True).is_terminal, env
+
+
+def test_trust_package_names_resolve_lazily_to_their_modules() -> None:
+    import importlib
+
+    import dockwright.trust as trust
+
+    assert set(trust.__all__) == set(trust._HOMES)
+    for name, home in trust._HOMES.items():
+        assert getattr(trust, name) is getattr(importlib.import_module(home), name), name
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        trust.missing  # noqa: B018

@@ -6,6 +6,7 @@ that prints no progress and no error does not pay for rich.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -24,16 +25,12 @@ __all__ = ["emit_json", "err_console", "run", "stderr_console", "stderr_is_termi
 _T = TypeVar("_T")
 
 
-_consoles: list[Console] = []
-
-
+@functools.cache
 def stderr_console() -> Console:
     """The one rich console on stderr (created, and rich imported, on the first call)."""
-    if not _consoles:
-        from rich.console import Console
+    from rich.console import Console
 
-        _consoles.append(Console(stderr=True, highlight=False))
-    return _consoles[0]
+    return Console(stderr=True, highlight=False)
 
 
 class _LazyConsole:
