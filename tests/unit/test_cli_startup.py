@@ -13,15 +13,12 @@ from dockwright.cli import main as cli_main
 
 
 def _modules_after(args: list[str]) -> list[str]:
-    script = (
-        "import sys\n"
+    script = (  # main() ends the process; the listing is printed on the way out
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('\\n'.join(sorted(k for k, v in sys.modules.items() if v is not None))))\n"
         "from dockwright.cli.main import main\n"
         f"sys.argv = ['dockwright', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "print('\\n'.join(sorted(k for k, v in sys.modules.items() if v is not None)))\n"
+        "main()\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dockwright import __version__
+from dockwright.cli._process import exit_now, tune_collector
 from dockwright.cli.common import emit_json, run, stderr_is_terminal
 
 if TYPE_CHECKING:
@@ -180,4 +181,8 @@ def main() -> None:
     # httpx imports its own command line client (rich, pygments: 20-40 ms) unless that import
     # fails; this process never runs it. A library user's process is left alone.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    cli(prog_name="dockwright")
+    tune_collector()
+    try:
+        cli(prog_name="dockwright")
+    except SystemExit as done:
+        exit_now(done.code)
