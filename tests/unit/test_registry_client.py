@@ -177,3 +177,13 @@ def test_system_cas_are_loaded_at_the_first_handshake_with_create_default_contex
 
 def test_digest_helpers_agree() -> None:
     assert str(Digest.of(BLOB)) == "sha256:" + hashlib.sha256(BLOB).hexdigest()
+
+
+def test_a_client_has_bodies_read_in_pieces_of_up_to_1_mib() -> None:
+    import httpcore
+
+    from dockwright.registry._session import READ_SIZE
+
+    RegistryClient("127.0.0.1:5000").close()
+    assert READ_SIZE == 1 << 20
+    assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE

@@ -49,7 +49,7 @@ from dockwright.registry._manifest import (
     read_document,
     tag_page,
 )
-from dockwright.registry._session import Session, tls_context
+from dockwright.registry._session import Session, tls_context, use_large_reads
 from dockwright.registry.reference import validate_registry, validate_repository, validate_tag
 
 __all__ = ["ALL_MANIFEST_TYPES", "MANIFEST_LIMIT", "FetchedManifest", "RegistryClient"]
@@ -110,6 +110,7 @@ class RegistryClient:
         """
         validate_registry(registry)
         self.registry = registry
+        use_large_reads()
         client = httpx.Client(
             verify=tls_context(verify=tls_verify, cert_dir=cert_dir),
             timeout=httpx.Timeout(timeout),
