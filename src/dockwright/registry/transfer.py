@@ -9,8 +9,9 @@ repositories (:mod:`dockwright.registry.remote`). It runs in four steps:
    kept whole with ``all_platforms`` (the index, every child manifest, every blob). With
    ``with_referrers``, the referrers of every manifest copied are listed and loaded too, and theirs
    in turn, ``referrers_depth`` levels deep.
-2. **blobs**: every distinct config and layer blob, largest first, on ``jobs`` threads. A blob the
-   target holds costs one ``HEAD`` and no bytes; on a registry it is mounted from another
+2. **blobs**: every distinct config and layer blob, largest first, on ``jobs`` threads (and
+   blobs under 1 MiB on one more, from the start). A blob the target holds costs one ``HEAD``
+   and no bytes; on a registry it is mounted from another
    repository when one is known; otherwise it is copied and verified (by the client on pulls, by
    the local store on pushes, and by the registry against the digest in any case).
 3. **manifests**: an index's children, then the referrers (each registered with the target, which
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 _MAX_INDEX_DEPTH = 4
+_SMALL = 1 << 20  # bytes: a blob this small costs round trips, not throughput
 _ATTESTATION = "vnd.docker.reference.type"
 
 
@@ -316,7 +318,13 @@ def _referrers(source: SourceStore, nodes: list[_Node], depth: int) -> list[_Nod
 def _copy_blobs(
     blobs: list[Descriptor], source: SourceStore, target: TargetStore, jobs: int, reporter: TransferReporter
 ) -> _Counts:
-    """Copy ``blobs`` on ``jobs`` threads; the first failure cancels what has not started."""
+    """Copy ``blobs`` on ``jobs`` threads; the first failure cancels what has not started.
+
+    Blobs of :data:`_SMALL` bytes or more go largest first, so the copy never waits at the end for
+    a large blob started last. Smaller ones (a config, mostly) go on one more thread from the
+    start when there are large ones: they cost round trips, not throughput, and sent last they
+    would make the copy end on round trips to a registry still busy with the large ones.
+    """
     counts = _Counts()
 
     def one(descriptor: Descriptor) -> None:
@@ -340,8 +348,14 @@ def _copy_blobs(
             counts.sent_bytes += descriptor.size
 
     ordered = sorted(blobs, key=lambda d: (-d.size, str(d.digest)))
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dockwright-blob") as pool:
-        futures: list[Future[None]] = [pool.submit(one, d) for d in ordered]
+    with (
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dockwright-blob") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockwright-small-blob") as side,
+    ):
+        small = [d for d in reversed(ordered) if d.size < _SMALL]
+        large = ordered[: len(ordered) - len(small)]
+        futures: list[Future[None]] = [(side if large else pool).submit(one, d) for d in small]
+        futures += [pool.submit(one, d) for d in large]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
