@@ -22,7 +22,7 @@ import posixpath
 from collections.abc import Iterator
 
 from dockwright.inspect.catalog.distro import Distro, distro_of, purl
-from dockwright.inspect.catalog.filesystem import content, owned_files
+from dockwright.inspect.catalog.filesystem import PathResolver, content
 from dockwright.inspect.catalog.history import Span, default_span, spans
 from dockwright.inspect.model import ImageContents, Package, Warning_
 
@@ -105,9 +105,9 @@ def package_url(fields: dict[str, str], distro: Distro) -> str:
 
 
 def _package(
-    contents: ImageContents, fields: dict[str, str], paths: list[str], distro: Distro, span: Span
+    resolver: PathResolver, fields: dict[str, str], paths: list[str], distro: Distro, span: Span
 ) -> Package:
-    files, files_size = owned_files(contents.files, paths)
+    files, files_size = resolver.owned_files(paths)
     size_text = fields.get("I", "").strip()
     size, size_from = (int(size_text), "installed-size") if size_text.isdigit() else (files_size, "files")
     return Package(
@@ -144,6 +144,7 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
     history = contents.versions.get(INSTALLED)
     found = spans(history, _records) if history else {}
     fallback = default_span(contents, INSTALLED)
+    resolver = PathResolver(contents.files)  # one for the image: packages share directories
     packages = []
     for start, lines in _stanzas(data):
         fields, paths, bad = _fields(lines)
@@ -154,5 +155,5 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
             message = f"{INSTALLED}: stanza at line {start} has no P: (name) or V: (version); skipped"
             warnings.append(Warning_(code="apk-stanza-malformed", message=message, path=INSTALLED))
             continue
-        packages.append(_package(contents, fields, paths, distro, found.get(fields["P"], fallback)))
+        packages.append(_package(resolver, fields, paths, distro, found.get(fields["P"], fallback)))
     return packages

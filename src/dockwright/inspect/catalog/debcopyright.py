@@ -25,6 +25,7 @@ This module does not map names to SPDX identifiers (Debian short names such as `
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["copyright_licenses", "is_machine_readable"]
@@ -39,7 +40,8 @@ def is_machine_readable(text: str) -> bool:
     return _FIRST_FIELD.match(text) is not None
 
 
-def _short_names(value: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)  # copyright files repeat a few values (GPL-2+, BSD-3-clause) often
+def _short_names(value: str) -> tuple[str, ...]:
     names = []
     for alternative in _SPLIT.split(value):
         words = alternative.replace("(", " ").replace(")", " ").split()
@@ -48,7 +50,7 @@ def _short_names(value: str) -> list[str]:
         name = words[0].rstrip(".")
         if name and name.lower() != "none":
             names.append(name)
-    return names
+    return tuple(names)
 
 
 def copyright_licenses(data: bytes) -> tuple[str, ...]:
@@ -65,7 +67,8 @@ def copyright_licenses(data: bytes) -> tuple[str, ...]:
     found: set[str] = set()
     if is_machine_readable(text):
         for line in text.splitlines():
-            if line[:8].lower() == "license:":
+            # the first test is cheap, and only "L" and "l" lower to "l"
+            if line[:1] in "Ll" and line[:8].lower() == "license:":
                 found.update(_short_names(line[8:].strip()))
     else:
         found.update(m.rstrip(".") for m in _COMMON.findall(text) if m.rstrip("."))

@@ -36,7 +36,7 @@ from dockwright.errors import UnsafeArchiveError
 from dockwright.inspect.catalog.debcopyright import copyright_licenses
 from dockwright.inspect.catalog.devtools import is_dev_deb
 from dockwright.inspect.catalog.distro import Distro, distro_of, purl
-from dockwright.inspect.catalog.filesystem import content, owned_files, resolve
+from dockwright.inspect.catalog.filesystem import PathResolver, content
 from dockwright.inspect.catalog.history import Span, default_span, spans
 from dockwright.inspect.model import ImageContents, Package, Warning_
 
@@ -114,7 +114,7 @@ def _databases(contents: ImageContents) -> list[str]:
 
 def _paths_from_list(data: bytes) -> list[str]:
     lines = data.decode("utf-8", "surrogateescape").splitlines()
-    return [line for line in lines if line.strip() and line.strip() != "/."]
+    return [line for line in lines if (path := line.strip()) and path != "/."]
 
 
 def _paths_from_md5sums(data: bytes) -> list[str]:
@@ -147,8 +147,8 @@ def _owned_paths(contents: ImageContents, fields: dict[str, str], db: str) -> li
     return _conffiles(fields)
 
 
-def _licenses(contents: ImageContents, name: str) -> tuple[str, ...]:
-    path = resolve(contents.files, f"{_DOC}{name}/copyright")
+def _licenses(contents: ImageContents, resolver: PathResolver, name: str) -> tuple[str, ...]:
+    path = resolver.resolve(f"{_DOC}{name}/copyright")
     data = contents.contents.get(path)
     return copyright_licenses(data) if data is not None else ()
 
@@ -179,11 +179,18 @@ def package_url(fields: dict[str, str], distro: Distro) -> str:
     return purl("deb", namespace, fields["Package"], fields["Version"], qualifiers, distro)
 
 
-def _package(contents: ImageContents, fields: dict[str, str], db: str, distro: Distro, span: Span) -> Package:
+def _package(
+    contents: ImageContents,
+    resolver: PathResolver,
+    fields: dict[str, str],
+    db: str,
+    distro: Distro,
+    span: Span,
+) -> Package:
     name = fields["Package"]
     match = _SOURCE.match(fields.get("Source", "").strip())
     source, source_version = (match.group(1), match.group(2) or "") if match else (name, "")
-    files, files_size = owned_files(contents.files, _owned_paths(contents, fields, db))
+    files, files_size = resolver.owned_files(_owned_paths(contents, fields, db))
     size, size_from = _size(fields, files_size)
     metadata = {"size_from": size_from}
     if source_version:
@@ -195,7 +202,7 @@ def _package(contents: ImageContents, fields: dict[str, str], db: str, distro: D
         purl=package_url(fields, distro),
         architecture=fields.get("Architecture", ""),
         source=source,
-        licenses=_licenses(contents, name),
+        licenses=_licenses(contents, resolver, name),
         files=files,
         size=size,
         layer_added=span.added,
@@ -206,9 +213,12 @@ def _package(contents: ImageContents, fields: dict[str, str], db: str, distro: D
     )
 
 
-def _records(path: str) -> Callable[[bytes], dict[str, str]]:
+def _records(path: str, merged: bytes, entries: list[_Entry]) -> Callable[[bytes], dict[str, str]]:
+    """Per-layer records for :func:`.history.spans`; ``entries`` are those of ``merged``, parsed."""
+
     def records(data: bytes) -> dict[str, str]:
-        return {key: text for key, _, text in _entries(data, path, None)}
+        found = entries if data == merged else _entries(data, path, None)  # merged: parsed already
+        return {key: text for key, _, text in found}
 
     return records
 
@@ -224,14 +234,16 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
         The packages, in database order.
     """
     distro = distro_of(contents)
+    resolver = PathResolver(contents.files)  # one for the image: packages share directories
     packages = []
     for db in _databases(contents):
         data = content(contents, db, warnings, _NAME)
         if data is None:
             continue
+        entries = list(_entries(data, db, warnings))
         history = contents.versions.get(db)
-        found = spans(history, _records(db)) if history else {}
+        found = spans(history, _records(db, data, entries)) if history else {}
         fallback = default_span(contents, db)
-        for key, fields, _ in _entries(data, db, warnings):
-            packages.append(_package(contents, fields, db, distro, found.get(key, fallback)))
+        for key, fields, _ in entries:
+            packages.append(_package(contents, resolver, fields, db, distro, found.get(key, fallback)))
     return packages

@@ -126,6 +126,8 @@ def _licenses(manifest: dict[str, object]) -> tuple[str, ...]:
 
 def _files(contents: ImageContents, roots: set[str]) -> dict[str, tuple[list[str], int]]:
     owned: dict[str, tuple[list[str], int]] = {root: ([], 0) for root in roots}
+    if not owned:
+        return owned  # no packages: no need to go through every file of the image
     for path, record in contents.files.items():
         if record.kind is FileKind.DIR or _MODULES not in path:
             continue

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from dockwright.inspect.catalog.devtools import is_dev_python
 from dockwright.inspect.catalog.distro import purl
-from dockwright.inspect.catalog.filesystem import owned_files
+from dockwright.inspect.catalog.filesystem import PathResolver
 from dockwright.inspect.catalog.history import file_span
 from dockwright.inspect.model import FileKind, ImageContents, Package, Warning_
 
@@ -149,10 +149,10 @@ def _owned(contents: ImageContents, path: str) -> list[str]:
     return _record_paths(data, info) if data is not None else []
 
 
-def _package(contents: ImageContents, path: str, message: Message) -> Package:
+def _package(contents: ImageContents, resolver: PathResolver, path: str, message: Message) -> Package:
     written = str(message.get("Name", "")).strip()
     name, version = normalize_name(written), str(message.get("Version", "")).strip()
-    files, size = owned_files(contents.files, _owned(contents, path))
+    files, size = resolver.owned_files(_owned(contents, path))
     metadata = {"name": written, "size_from": "files"}
     installer = contents.contents.get(posixpath.dirname(path) + "/INSTALLER")
     if path.endswith("/METADATA") and installer is not None:
@@ -184,6 +184,7 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
     Returns:
         The packages, by metadata path.
     """
+    resolver = PathResolver(contents.files)  # one for the image: distributions share directories
     packages = []
     for path in _metadata_paths(contents):
         message = _parse(contents.contents[path])
@@ -191,5 +192,5 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
             text = f"{path}: Python metadata without Name or Version; skipped"
             warnings.append(Warning_(code="python-metadata-malformed", message=text, path=path))
             continue
-        packages.append(_package(contents, path, message))
+        packages.append(_package(contents, resolver, path, message))
     return packages

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockwright.inspect.catalog.distro import Distro, distro_of, purl
-from dockwright.inspect.catalog.filesystem import content, owned_files
+from dockwright.inspect.catalog.filesystem import PathResolver, content
 from dockwright.inspect.catalog.history import Span, default_span, spans
 from dockwright.inspect.catalog.rpmheader import Header, HeaderError, Tag, parse_header
 from dockwright.inspect.model import ImageContents, Package, Warning_
@@ -182,10 +182,10 @@ def package_url(header: Header, distro: Distro) -> str:
 
 
 def _package(
-    contents: ImageContents, row: _Row, where: str, span: Span, distro: Distro, warnings: list[Warning_]
+    resolver: PathResolver, row: _Row, where: str, span: Span, distro: Distro, warnings: list[Warning_]
 ) -> Package:
     header = row.header
-    files, _ = owned_files(contents.files, _files(header, where, warnings))
+    files, _ = resolver.owned_files(_files(header, where, warnings))
     sourcerpm = header.string(Tag.SOURCERPM)
     license_ = header.string(Tag.LICENSE)
     metadata = {"size_from": "installed-size", "release": header.string(Tag.RELEASE)}
@@ -233,6 +233,7 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
     """
     _warn_unread(contents, warnings)
     distro = distro_of(contents)
+    resolver = PathResolver(contents.files)  # one for the image: packages share directories
     packages: list[Package] = []
     for path in SQLITE_PATHS:
         db = content(contents, path, warnings, _NAME)
@@ -247,5 +248,5 @@ def catalog(contents: ImageContents, warnings: list[Warning_]) -> list[Package]:
         found = spans(history, records) if history else {}
         fallback = default_span(contents, path)
         for row in _rows(db, wal, path, warnings):
-            packages.append(_package(contents, row, path, found.get(row.key, fallback), distro, warnings))
+            packages.append(_package(resolver, row, path, found.get(row.key, fallback), distro, warnings))
     return packages

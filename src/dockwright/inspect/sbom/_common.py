@@ -4,6 +4,8 @@ Keeping these here makes an SPDX and a CycloneDX document of one image name the 
 same way: the image's OCI PURL, each package's id (SPDX ``SPDXID`` and CycloneDX ``bom-ref`` share
 the same key), the layer digests, and whether a package is an application or a library.
 
+It also writes documents as indented JSON (:func:`indented_json`).
+
 What this module does not do: build any document, classify licenses (see
 :mod:`dockwright.inspect.sbom.licenses`), or read anything from disk or the network.
 """
@@ -12,10 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import PurePosixPath
+from typing import Any
 
 from packageurl import PackageURL
 
@@ -28,6 +33,7 @@ __all__ = [
     "DEFAULT_TOOL",
     "ImageSubject",
     "image_subject",
+    "indented_json",
     "layer_digests",
     "package_keys",
     "package_purpose",
@@ -192,6 +198,8 @@ def package_purpose(package: Package) -> str:
     """``"application"`` when the package owns a program in a ``bin``/``sbin`` directory, else
     ``"library"``."""
     for path in package.files:
+        if "bin" not in path:
+            continue  # every directory of _BIN_DIRS ends in "bin": this path's parent is none of them
         relative = path.lstrip("/")
         if "//" in relative or "/." in relative or relative.startswith(".") or relative.endswith("/"):
             parent = str(PurePosixPath(relative).parent)  # not a plain path: let pathlib clean it up
@@ -210,3 +218,66 @@ def parse_purl(text: str) -> PackageURL | None:
         return PackageURL.from_string(text)
     except ValueError:
         return None
+
+
+def indented_json(value: Any, *, sort_keys: bool, ensure_ascii: bool) -> str:
+    """Return ``json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii)``.
+
+    The standard library writes indented JSON in pure Python, through a generator per nested
+    container; building the text directly takes about half the time for an SBOM's thousands of
+    small objects. Strings go through the same encoders as ``json.dumps``, other scalars through
+    ``json.dumps`` itself, so every byte is the same.
+
+    Args:
+        value: dicts (with string keys), lists, tuples and JSON scalars; no reference cycles.
+        sort_keys: write each dict's keys sorted, as ``json.dumps`` does.
+        ensure_ascii: escape non-ASCII characters, as ``json.dumps`` does.
+
+    Returns:
+        The JSON text, without a final newline.
+
+    Raises:
+        TypeError: a value JSON cannot represent, or a key that is not a string.
+    """
+    string: Callable[[str], str] = encode_basestring_ascii if ensure_ascii else encode_basestring
+    out: list[str] = []
+    write = out.append
+
+    def element(item: Any, indent: str) -> None:
+        if isinstance(item, str):
+            write(string(item))
+        elif isinstance(item, dict):
+            members(item, indent)
+        elif isinstance(item, list | tuple):
+            elements(item, indent)
+        else:  # None, booleans, numbers; anything else raises TypeError, as json.dumps does
+            write(json.dumps(item))
+
+    def members(obj: dict[Any, Any], indent: str) -> None:
+        if not obj:
+            write("{}")
+            return
+        inner = indent + "  "
+        separator = "{\n" + inner
+        for key, item in sorted(obj.items()) if sort_keys else obj.items():
+            write(separator)
+            write(string(key))  # TypeError unless a string
+            write(": ")
+            element(item, inner)
+            separator = ",\n" + inner
+        write("\n" + indent + "}")
+
+    def elements(items: list[Any] | tuple[Any, ...], indent: str) -> None:
+        if not items:
+            write("[]")
+            return
+        inner = indent + "  "
+        separator = "[\n" + inner
+        for item in items:
+            write(separator)
+            element(item, inner)
+            separator = ",\n" + inner
+        write("\n" + indent + "]")
+
+    element(value, "")
+    return "".join(out)

@@ -27,7 +27,6 @@ validator), write XML or other spec versions, or record dependencies between pac
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,6 +37,7 @@ from dockwright.inspect.sbom._common import (
     DEFAULT_TOOL,
     ImageSubject,
     image_subject,
+    indented_json,
     layer_digests,
     package_keys,
     package_purpose,
@@ -78,7 +78,7 @@ def cyclonedx_document(
     Raises:
         InputError: ``created`` or ``serial`` is malformed.
     """
-    when = dt.datetime.strptime(timestamp(created), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    when = _utc(timestamp(created))
     image = _image_component(image_subject(contents))
     digests = layer_digests(contents)
     ordered = sorted_packages(packages)
@@ -107,13 +107,24 @@ def cyclonedx_document(
     document["$schema"] = SCHEMA
     document["bomFormat"] = "CycloneDX"
     document["specVersion"] = "1.6"
-    return json.dumps(document, indent=2) + "\n"
+    return indented_json(document, sort_keys=False, ensure_ascii=True) + "\n"
 
 
 def _component_order(component: Json) -> tuple[str, str, bool, str, str]:
     """cyclonedx-python-lib's component order: type, name, version (missing last), bom-ref."""
     version = component.get("version")
     return (component["type"], component["name"], version is None, version or "", component["bom-ref"])
+
+
+def _utc(stamp: str) -> dt.datetime:
+    """A time :func:`timestamp` checked (``YYYY-MM-DDThh:mm:ssZ``), as an aware datetime.
+
+    Its fields sit at fixed places, so ``int`` reads them as ``strptime`` would, without the
+    milliseconds ``strptime`` spends on its first use in a process.
+    """
+    fields = (stamp[0:4], stamp[5:7], stamp[8:10], stamp[11:13], stamp[14:16], stamp[17:19])
+    year, month, day, hour, minute, second = (int(field) for field in fields)
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
 
 
 def _serial(serial: str | None) -> uuid.UUID:

@@ -21,7 +21,6 @@ document against the SPDX schema (the tests do that with the official schema).
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from dockwright.inspect.sbom._common import (
     DEFAULT_TOOL,
     ImageSubject,
     image_subject,
+    indented_json,
     layer_digests,
     package_keys,
     package_purpose,
@@ -113,7 +113,7 @@ def spdx_document(
 
 def to_json(document: dict[str, Any]) -> bytes:
     """Serialize a document: UTF-8, keys sorted, 2-space indent, final newline."""
-    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    return (indented_json(document, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def _namespace(subject: ImageSubject, seed: str | None, created: str) -> str:
