@@ -139,3 +139,50 @@ def test_no_child_is_forked_while_another_thread_runs(
         stop.set()
         other.join()
     assert set(contents.files) >= {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("hash_files", [True, False])
+def test_cache_entries_are_the_same_bytes_whoever_encodes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_files: bool
+) -> None:
+    """The child encodes the cache entries of its layers; one that has not arrived when the reader
+    stores it is encoded by the reader: the same bytes. (A layer-by-layer read may keep more bytes:
+    lib/want/x is wanted through a symlink the child cannot see.)"""
+    from dockwright.inspect import _layer_workers, reader
+    from dockwright.inspect._layer_cache import LayerCache
+    from tests.unit.reader_modes import NoWorkers
+
+    layers = [[m for m in layer if m.kind != "sparse"] for layer in _tricky_layers()]
+    make_layout(tmp_path / "img", layers)
+    ref = f"oci:{tmp_path / 'img'}:latest"
+    real_head = _layer_workers.LayerWorkers.cache_head
+    from_child: list[int] = []
+
+    def child_head(self: _layer_workers.LayerWorkers, index: int) -> bytes | None:
+        with self._arrived:  # wait for the child's encoding
+            self._arrived.wait_for(lambda: ("cache-head", index) in self._messages or self._ended)
+        head = real_head(self, index)
+        from_child.extend([index] if head is not None else [])
+        return head
+
+    def no_head(self: _layer_workers.LayerWorkers, index: int) -> bytes | None:
+        return None
+
+    monkeypatch.setattr(reader, "_PARALLEL_FROM", 1)
+    monkeypatch.setattr(reader, "LayerWorkers", _layer_workers.LayerWorkers)
+    monkeypatch.setattr(_layer_workers, "_alone", lambda: True)
+    results = {}
+    for encoder, head in [("child", child_head), ("reader", no_head)]:
+        monkeypatch.setattr(_layer_workers.LayerWorkers, "cache_head", head)
+        cache = LayerCache(tmp_path / encoder)
+        results[encoder] = read_image(ref, wanted=_wanted, hash_files=hash_files, cache=cache)
+    monkeypatch.setattr(reader, "LayerWorkers", NoWorkers)
+    results["serial"] = read_image(
+        ref, wanted=_wanted, hash_files=hash_files, cache=LayerCache(tmp_path / "serial")
+    )
+    assert from_child == [1, 2]
+    assert results["child"] == results["reader"] == results["serial"]
+    files = {how: {p.name: p.read_bytes() for p in (tmp_path / how).iterdir()} for how in results}
+    assert len(files["serial"]) == 3
+    assert files["child"] == files["reader"]
+    assert files["child"].keys() == files["serial"].keys()

@@ -175,7 +175,12 @@ def sbom_cmd(
     registry = _registry(connection, image)
     analysis = run(
         lambda: inspector.analyze(
-            image, platform=platform, hash_files=False, cache_dir=cache_dir, registry=registry
+            image,
+            platform=platform,
+            hash_files=False,
+            cache_dir=cache_dir,
+            registry=registry,
+            prepare=lambda: inspector.prepare_sbom(fmt),
         )
     )
     data = run(lambda: inspector.sbom(analysis, fmt))

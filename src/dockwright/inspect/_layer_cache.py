@@ -12,7 +12,9 @@ Layout: ``ROOT/<hex of the blob's sha256>.v<FORMAT>``, one file per layer, writt
 file and renamed into place (readers see the old file or the new one, never half of one). A file
 is a magic line, the lengths of its two parts, the sha256 of both, then a JSON document (the
 members) and the kept bytes. A file that is truncated, corrupt, of another format or for another
-digest is ignored (and overwritten by the next read). The directory is bounded: after a write,
+digest is ignored (and overwritten by the next read). :func:`encode` builds a file's bytes (an
+:class:`EncodedLayer`), which :meth:`LayerCache.store` writes; whoever read the layer may encode
+it, so that storing costs the reader only the write. The directory is bounded: after a write,
 the least recently used files are removed until the rest fit in ``max_bytes`` (1 GiB by default);
 each file is bounded by what the reader keeps (``max_wanted_bytes``) plus a few hundred bytes per
 path.
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT", "CachedLayer", "LayerCache", "Member"]
+__all__ = ["FORMAT", "CachedLayer", "EncodedLayer", "LayerCache", "Member", "encode"]
 
 FORMAT = 1
 """The reader format version: bump it when what the reader records, or how it reads tars, changes."""
@@ -65,6 +67,17 @@ class CachedLayer:
     hashed: bool
     end: str
     members: list[Member]
+    contents: bytes | memoryview
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncodedLayer:
+    """A layer's entry file, ready to write: ``head`` (magic line, lengths, checksum, members' JSON)
+    then ``contents`` (the kept bytes). The layer workers' child process encodes the layers it reads
+    (:func:`encode`), so that storing them costs the reader only the write."""
+
+    digest: str
+    head: bytes
     contents: bytes | memoryview
 
 
@@ -105,35 +118,19 @@ class LayerCache:
             os.utime(path)  # recently used: pruned last
         return layer
 
-    def store(self, layer: CachedLayer) -> None:
+    def store(self, layer: CachedLayer | EncodedLayer) -> None:
         """Write the entry for ``layer.digest`` atomically, then prune; failures are ignored."""
         path = self._path(layer.digest)
         if path is None:
             return
-        meta = json.dumps(
-            {
-                "format": FORMAT,
-                "digest": layer.digest,
-                "diffId": layer.diff_id,
-                "size": layer.size,
-                "uncompressedSize": layer.uncompressed_size,
-                "hashed": layer.hashed,
-                "end": layer.end,
-                "members": layer.members,
-            },
-            separators=(",", ":"),
-        ).encode()
-        check = hashlib.sha256(meta)
-        check.update(layer.contents)
-        head = _MAGIC + len(meta).to_bytes(8, "big") + len(layer.contents).to_bytes(8, "big") + check.digest()
+        encoded = layer if isinstance(layer, EncodedLayer) else encode(layer)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(head)
-                    f.write(meta)
-                    f.write(layer.contents)
+                    f.write(encoded.head)
+                    f.write(encoded.contents)
                 Path(tmp).replace(path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -158,6 +155,29 @@ class LayerCache:
             if path != keep:
                 path.unlink(missing_ok=True)
                 total -= size
+
+
+def encode(layer: CachedLayer) -> EncodedLayer:
+    """The entry file of ``layer`` (see the module docstring)."""
+    meta = json.dumps(
+        {
+            "format": FORMAT,
+            "digest": layer.digest,
+            "diffId": layer.diff_id,
+            "size": layer.size,
+            "uncompressedSize": layer.uncompressed_size,
+            "hashed": layer.hashed,
+            "end": layer.end,
+            "members": layer.members,
+        },
+        separators=(",", ":"),
+    ).encode()
+    check = hashlib.sha256(meta)
+    check.update(layer.contents)
+    lengths = len(meta).to_bytes(8, "big") + len(layer.contents).to_bytes(8, "big")
+    return EncodedLayer(
+        digest=layer.digest, head=_MAGIC + lengths + check.digest() + meta, contents=layer.contents
+    )
 
 
 def _decode(data: bytes, digest: str) -> CachedLayer | None:

@@ -5,11 +5,16 @@ threads reading two layers at once spend their time waiting for each other. So, 
 two cores or more, :class:`LayerWorkers` forks one child that reads a suffix of the layers to read
 (about half of their stored bytes, never the first layer) while the reader reads the others in
 order. The child streams each of its layers (:class:`~dockwright.inspect._layer_stream.LayerStream`:
-blob hashed, inflated, tar hashed, both digests checked), parses its tar headers into
-:data:`~dockwright.inspect._layer_cache.Member` rows with the bytes kept for them, and sends each
-layer, in order, through a pipe; a thread of the reader's collects them. The reader applies them in
-layer order through the same code that replays a cached layer, so the merged
-tree, the warnings and the layer accounting are those of a read one layer after another.
+blob hashed, inflated, tar hashed, both digests checked), prepares each member for the merged tree
+(:data:`~dockwright.inspect._layer_entries.Entry`: name normalized, action, wanted or not, data
+hashed and kept) and sends the layer's entries through a pipe; a thread of the reader's unpickles
+them as they come. The reader applies them in layer order through the same code as a streamed or
+cached layer, so the merged tree, the warnings and the layer accounting are those of a read one
+layer after another. Then the child encodes the cache entry of each layer it read
+(:func:`~dockwright.inspect._layer_cache.encode`, all but the kept bytes, which the reader has) at
+the lowest priority, on a core the reader leaves idle, and sends it too: a reader that keeps a
+layer cache stores it as it is (one that arrives too late is encoded by the reader, to the same
+bytes; without a cache, that work is wasted).
 
 The child does not know the merged tree: it keeps the bytes of members whose *name* is wanted (or
 is an os-release file), up to half of the reader's budget. A member the reader wants through a
@@ -24,11 +29,11 @@ parent's and imports nothing (its streams inflate in a thread of their own, as i
 ends with ``os._exit`` (nothing of the parent's is flushed or closed twice), and is killed and
 reaped by :meth:`LayerWorkers.close`. It is forked before the reader starts any thread, and only
 when no other thread runs in the process (a library caller's threads, a progress bar): the reader
-then reads every layer itself. Memory: the
-child streams one layer at a time; what it sends grows with the number of members and the kept
-bytes, never with file sizes.
+then reads every layer itself. Memory: the child streams one layer at a time; what it sends (and
+keeps until it has encoded them all) grows with the number of members and the kept bytes, never
+with file sizes.
 
-What this module does not do: apply members to the merged tree, use the layer cache, or read
+What this module does not do: apply members to the merged tree, write the layer cache, or read
 layers of sources that cannot open them concurrently (``ImageSource.parallel_layers``).
 """
 
@@ -38,25 +43,30 @@ import contextlib
 import hashlib
 import os
 import pickle
-import queue
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from dockwright.inspect._image_source import ImageSource
 from dockwright.inspect._late_reads import MAX_OS_RELEASE, OS_RELEASE
-from dockwright.inspect._layer_cache import Member
+from dockwright.inspect._layer_cache import CachedLayer, EncodedLayer, encode
+from dockwright.inspect._layer_entries import FILE, Entry, entry_of_header, kept_bytes, member_of, with_data
 from dockwright.inspect._layer_stream import LayerStream
-from dockwright.inspect._tarsafe import check_end, normalize_name, tar_errors
+from dockwright.inspect._tarsafe import check_end, tar_errors
 from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
 
-__all__ = ["LayerEnd", "LayerJob", "LayerWorkers", "Record", "read_member_data", "split"]
+__all__ = ["LayerEnd", "LayerJob", "LayerWorkers", "read_member_data", "split"]
 
-Record = tuple[Member, bytes | None]
-"""A member's row and the bytes the child kept for it (None: none kept)."""
 _LENGTH = 8  # bytes of the big-endian length before each message
+# Messages from the child, pickled, each (kind, layer index, ...): (_ENTRIES, index, entries,
+# LayerEnd) for each layer it read, in order, or (_STOPPED, index) for the one it leaves to the
+# reader (and the ones after it); then (_CACHE_HEAD, index, head) for each layer it read.
+_ENTRIES = "entries"
+_STOPPED = "stopped"
+_CACHE_HEAD = "cache-head"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +118,41 @@ def split(indexes: list[int], sizes: list[int]) -> list[int]:
     return indexes[-taken:]
 
 
-@dataclass(frozen=True, slots=True)
-class LayerJob:
-    """One layer as the child read it: its members with their kept bytes, and how it ended."""
+def _cached_layer(entries: list[Entry], end: LayerEnd, hashed: bool) -> CachedLayer:
+    """The parsed form of a layer the child read, for the cache."""
+    return CachedLayer(
+        digest=end.digest,
+        diff_id=end.diff_id,
+        size=end.size,
+        uncompressed_size=end.uncompressed_size,
+        hashed=hashed,
+        end=end.end,
+        members=[member_of(entry) for entry in entries],
+        contents=kept_bytes(entries),
+    )
 
-    records: list[Record]
-    end: LayerEnd
+
+class LayerJob:
+    """One layer as the child read it: its entries (with their kept bytes) and how it ended."""
+
+    __slots__ = ("_hashed", "_index", "_workers", "end", "entries")
+
+    def __init__(
+        self, entries: list[Entry], end: LayerEnd, *, hashed: bool, workers: LayerWorkers, index: int
+    ) -> None:
+        self.entries = entries
+        self.end = end
+        self._hashed = hashed
+        self._workers = workers
+        self._index = index
+
+    def cache_entry(self) -> EncodedLayer:
+        """The layer's entry for the cache: as the child encoded it if that has arrived, else
+        encoded here; the same bytes either way."""
+        head = self._workers.cache_head(self._index)
+        if head is None:
+            return encode(_cached_layer(self.entries, self.end, self._hashed))
+        return EncodedLayer(digest=self.end.digest, head=head, contents=kept_bytes(self.entries))
 
 
 def _alone() -> bool:
@@ -135,7 +174,11 @@ class LayerWorkers:
         hash_files: bool,
     ) -> None:
         self._order = split(indexes, [source.layers[i].size for i in indexes])
-        self._messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._hash_files = hash_files
+        self._arrived = threading.Condition()
+        self._messages: dict[tuple[str, int], tuple[object, ...]] = {}
+        self._ended = False  # the pipe is closed: no more messages
+        self._stopped = False  # no more entries: the child left the rest to the reader
         self._pid = 0
         self._thread: threading.Thread | None = None
         if not self._order or not _alone() or sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
@@ -165,22 +208,30 @@ class LayerWorkers:
         self._thread.start()
 
     def take(self, index: int) -> LayerJob | None:
-        """The records the child read for layer ``index``; None to read it here (not the child's,
+        """The entries the child read for layer ``index``; None to read it here (not the child's,
         or the child could not read it, or an earlier one)."""
         if index not in self._order:
             return None
-        while self._order:
-            expected = self._order.pop(0)
-            message = self._messages.get()
-            # Our own child's bytes, through a pipe only it and this process hold.
-            got = pickle.loads(message) if message else None  # noqa: S301
-            if got is None or got[0] != expected:
-                self._order = []  # the child stopped: the reader reads the rest
-                return None
-            if expected == index:
-                _, records, end = got
-                return None if end is None else LayerJob(records, end)
-        return None
+        got = self._wait(index)
+        if got is None:
+            self._order = []  # the child stopped: the reader reads the rest
+            return None
+        entries, end = cast(tuple[list[Entry], LayerEnd], got)
+        return LayerJob(entries, end, hashed=self._hash_files, workers=self, index=index)
+
+    def cache_head(self, index: int) -> bytes | None:
+        """The head of the cache entry the child encoded for layer ``index``, if it has arrived."""
+        with self._arrived:
+            got = self._messages.pop((_CACHE_HEAD, index), None)
+        return cast(bytes, got[0]) if got is not None else None
+
+    def _wait(self, index: int) -> tuple[object, ...] | None:
+        """The entries of layer ``index`` (waiting for them), or None if the child stopped before."""
+        key = (_ENTRIES, index)
+        with self._arrived:
+            while key not in self._messages and not (self._stopped or self._ended):
+                self._arrived.wait()
+            return self._messages.pop(key, None)
 
     def close(self) -> None:
         """Stop the child (if it still runs) and reap it; wait for the collecting thread."""
@@ -195,12 +246,27 @@ class LayerWorkers:
             self._thread = None
 
     def _collect(self, fd: int) -> None:
-        """In a thread of the reader: each message from the child, then None at the end."""
-        with os.fdopen(fd, "rb") as pipe:
-            while len(head := pipe.read(_LENGTH)) == _LENGTH:
-                body = pipe.read(int.from_bytes(head, "big"))
-                self._messages.put(body)
-        self._messages.put(None)
+        """In a thread of the reader: unpickle each message from the child as it comes (the reader
+        meanwhile reads its own layers), until the pipe closes."""
+        try:
+            with os.fdopen(fd, "rb") as pipe:
+                while len(head := pipe.read(_LENGTH)) == _LENGTH:
+                    length = int.from_bytes(head, "big")
+                    body = pipe.read(length)
+                    if len(body) != length:
+                        break  # the child died while sending
+                    # Our own child's bytes, through a pipe only it and this process hold.
+                    kind, index, *rest = pickle.loads(body)  # noqa: S301
+                    with self._arrived:
+                        if kind == _STOPPED:
+                            self._stopped = True
+                        else:
+                            self._messages[(kind, index)] = tuple(rest)
+                        self._arrived.notify_all()
+        finally:
+            with self._arrived:
+                self._ended = True
+                self._arrived.notify_all()
 
 
 class _Child:
@@ -216,53 +282,63 @@ class _Child:
         self._fd = fd
 
     def run(self, indexes: list[int]) -> None:
+        """Read and send the layers ``indexes`` in order, then the cache entries of those read."""
+        read: list[tuple[int, list[Entry], LayerEnd]] = []
         for index in indexes:
             try:
-                records, end = self._read(index)
-                message = pickle.dumps((index, records, end), protocol=pickle.HIGHEST_PROTOCOL)
+                entries, end = self._read(index)
             except BaseException:  # the reader reads it again itself, and raises what it finds
-                message = pickle.dumps((index, None, None))
-                self._send(message)
-                return
-            self._send(message)
+                self._send((_STOPPED, index))
+                break
+            self._send((_ENTRIES, index, entries, end))
+            read.append((index, entries, end))
+        # The reader needs the cache entries only after its own layers: until then, take only a
+        # core it leaves idle (it encodes an entry itself if this one comes too late).
+        os.nice(19)
+        for index, entries, end in read:
+            self._send((_CACHE_HEAD, index, self._cache_head(entries, end)))
 
-    def _send(self, message: bytes) -> None:
-        data = memoryview(len(message).to_bytes(_LENGTH, "big") + message)
+    def _send(self, message: tuple[object, ...]) -> None:
+        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        data = memoryview(len(body).to_bytes(_LENGTH, "big") + body)
         while data:
             data = data[os.write(self._fd, data) :]
 
-    def _read(self, index: int) -> tuple[list[Record], LayerEnd]:
+    def _cache_head(self, entries: list[Entry], end: LayerEnd) -> bytes:
+        return encode(_cached_layer(entries, end, self._hash_files)).head
+
+    def _read(self, index: int) -> tuple[list[Entry], LayerEnd]:
         blob = self._source.layers[index]
         with self._source.open_layer(index) as stream:
             stream.hash_in_thread = False  # the stream's thread inflates; this one hashes the tar
             with tar_errors(blob, stream):
-                records, end = self._members(stream)
+                entries, end = self._entries(stream)
                 stream.finish()
-            return records, LayerEnd(end, stream.blob_digest, stream.diff_id, stream.blob_size, stream.size)
+            return entries, LayerEnd(end, stream.blob_digest, stream.diff_id, stream.blob_size, stream.size)
 
-    def _members(self, stream: LayerStream) -> tuple[list[Record], str]:
+    def _entries(self, stream: LayerStream) -> tuple[list[Entry], str]:
         tar = open_tar(stream)
         if tar is None:
             return [], "none"
-        records: list[Record] = []
+        entries: list[Entry] = []
+        wanted = self._wanted
         while (info := tar.next()) is not None:
             if info.sparse is not None:
                 raise _ReadItYourself
-            sha, kept = "", None
-            if info.isreg():
-                sha, kept = read_member_data(tar, info, self._hash_files, self._keeps(info))
-            row = (info.name, info.type.decode("latin-1"), info.size, info.mode, info.uid, info.gid,
-                   info.linkname, sha, -1 if kept is None else len(kept))  # fmt: skip
-            records.append((row, kept))
+            entry = entry_of_header(info, wanted)
+            if entry[0] == FILE:  # its action
+                data = read_member_data(tar, info, self._hash_files, self._keeps(entry))
+                entry = with_data(entry, *data)
+            entries.append(entry)
         check_end(tar)
-        return records, tar.end
+        return entries, tar.end
 
-    def _keeps(self, info: TarHeader) -> bool:
-        """Whether to keep a regular member's bytes: its name is wanted, and the budget allows."""
-        path, _ = normalize_name(info.name)
-        if not (self._wanted(path) or (path in OS_RELEASE and info.size <= MAX_OS_RELEASE)):
+    def _keeps(self, entry: Entry) -> bool:
+        """Whether to keep a file's bytes: its path is wanted (or os-release), and the budget allows."""
+        _, _, path, _, _, size, *_, wanted = entry
+        if not (wanted or (path in OS_RELEASE and size <= MAX_OS_RELEASE)):
             return False
-        if info.size > self._kept_left:
+        if size > self._kept_left:
             return False
-        self._kept_left -= info.size
+        self._kept_left -= size
         return True

@@ -10,7 +10,7 @@ entries and whiteouts as in the OCI image-spec (``layer.md``) and containerd/umo
   whole subtree); a directory written over a directory keeps the children;
 * ``.wh.NAME`` deletes NAME from lower layers and ``.wh..wh..opq`` hides everything lower in its
   directory. Entries of the same layer always stay, whatever their order in the tar (the layer's
-  entries and their ancestors are remembered as *touched*);
+  entries and their ancestors are remembered as *touched*, unless the layer deletes nothing);
 * regular file data is an :class:`Inode` shared by hard links; when the last path showing an inode
   goes, its bytes count as overwritten in the layer that shipped them. So a hidden copy counts once
   and the copy that stays never does.
@@ -22,7 +22,6 @@ What this module does not do: read tars or blobs, hash data, or decide which fil
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from dockwright.inspect.model import FileKind, FileRecord, Warning_
 
@@ -96,16 +95,17 @@ class MergedTree:
         self.nodes: dict[str, _Node] = {}
         self._children: dict[str, set[str]] = {"": set()}
         self.layer = -1
-        self._touched: set[str] = set()
+        self._touched: set[str] | None = set()
         self.overwritten: Counter[int] = Counter()
         self.watched: set[str] = set()
         self.removed_watched: list[str] = []
         self.warnings = warnings if warnings is not None else WarningLog()
 
-    def begin_layer(self, index: int) -> None:
-        """Start applying layer ``index``."""
+    def begin_layer(self, index: int, *, deletions: bool = True) -> None:
+        """Start applying layer ``index``; ``deletions=False`` promises it holds no whiteout and no
+        opaque marker (so the paths it writes need not be remembered for them)."""
         self.layer = index
-        self._touched = set()
+        self._touched = set() if deletions else None
 
     def records(self) -> dict[str, FileRecord]:
         """The merged files by path."""
@@ -150,6 +150,7 @@ class MergedTree:
         Returns:
             The real path, or None (with a warning) when a parent is not a directory or loops.
         """
+        real = path
         parent, _, name = path.rpartition("/")
         if parent:
             node = self.nodes.get(parent)
@@ -157,9 +158,9 @@ class MergedTree:
                 resolved = self._make_dirs(parent, path)
                 if resolved is None:
                     return None
-                parent = resolved
-        real = f"{parent}/{name}" if parent else name
-        self._touch(real)
+                real = f"{resolved}/{name}" if resolved else name
+        if self._touched is not None:
+            self._touch(real, self._touched)
         return real
 
     def _make_dirs(self, parent: str, path: str) -> str | None:
@@ -181,9 +182,10 @@ class MergedTree:
                 return None
         return resolved
 
-    def _touch(self, path: str) -> None:
-        while path and path not in self._touched:
-            self._touched.add(path)
+    @staticmethod
+    def _touch(path: str, touched: set[str]) -> None:
+        while path and path not in touched:
+            touched.add(path)
             path = path.rpartition("/")[0]
 
     # Entries -------------------------------------------------------------------------------------
@@ -202,8 +204,11 @@ class MergedTree:
         """Write an entry at ``path`` (a real path from :meth:`place`), replacing what was there."""
         existing = self.nodes.get(path)
         if existing is not None and existing.record.kind is FileKind.DIR and kind is FileKind.DIR:
-            record = replace(existing.record, mode=mode, uid=uid, gid=gid, layer=self.layer)
-            existing.record = record
+            # What replace() would give, built directly (a directory has no size, hash or link).
+            added_in = existing.record.added_in
+            existing.record = FileRecord(
+                path=path, kind=kind, mode=mode, uid=uid, gid=gid, layer=self.layer, added_in=added_in
+            )
             return
         added_in = self.layer
         if existing is not None:
@@ -287,7 +292,7 @@ class MergedTree:
             return  # nothing below a missing directory or a file to delete
         target = f"{real_parent}/{name}" if real_parent else name
         if target in self.nodes:
-            self._remove(target, keep=self._touched)
+            self._remove(target, keep=self._kept())
 
     def opaque(self, directory: str) -> None:
         """Apply ``directory/.wh..wh..opq``: hide everything lower in ``directory``."""
@@ -299,7 +304,13 @@ class MergedTree:
         if real and real not in self._children:
             return
         for child in list(self._children[real]):
-            self._remove(child, keep=self._touched)
+            self._remove(child, keep=self._kept())
+
+    def _kept(self) -> set[str]:
+        """What this layer's deletions keep: the paths it wrote, with their ancestors."""
+        if self._touched is None:
+            raise RuntimeError("a deletion in a layer begun with deletions=False")
+        return self._touched
 
     def _remove(self, path: str, *, keep: set[str] | None) -> None:
         """Remove ``path`` and its subtree, except paths in ``keep`` (this layer's, with ancestors)."""

@@ -14,6 +14,8 @@ This module does not print, and does not know about flags beyond their values.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,10 +38,15 @@ __all__ = [
     "diff",
     "enforce_gate",
     "layer_cache_dir",
+    "prepare_sbom",
     "sbom",
 ]
 
 SBOM_FORMATS = ("spdx-json", "cyclonedx-json")
+_SBOM_WRITERS = {
+    "spdx-json": "dockwright.inspect.sbom.spdx",
+    "cyclonedx-json": "dockwright.inspect.sbom.cyclonedx",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ def analyze(
     hash_files: bool = True,
     cache_dir: Path | None = None,
     registry: RegistryOptions | None = None,
+    prepare: Callable[[], object] | None = None,
 ) -> Analysis:
     """Read ``ref`` (``oci:``, ``docker-archive:``, ``dir:`` or ``docker://``) and catalog it.
 
@@ -84,12 +92,16 @@ def analyze(
         cache_dir: keep and reuse layers' parsed forms here (see :func:`layer_cache_dir`); None
             reads every layer from its blob.
         registry: how to reach a ``docker://`` image's registry (TLS, credentials).
+        prepare: what the caller does next, to get ready while the layers are read (such as
+            :func:`prepare_sbom`; ``read_image``'s ``meanwhile``).
     """
     cache = LayerCache(cache_dir) if cache_dir is not None else None
     if ref.startswith("docker://"):
-        contents = _read_remote(ref, platform, hash_files, cache, registry)
+        contents = _read_remote(ref, platform, hash_files, cache, registry, prepare)
     else:
-        contents = read_image(ref, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
+        contents = read_image(
+            ref, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache, meanwhile=prepare
+        )
     found: list[Warning_] = []
     packages = catalog_image(contents, warnings=found)
     return Analysis(contents=contents, packages=packages, warnings=(*contents.warnings, *found))
@@ -101,6 +113,7 @@ def _read_remote(
     hash_files: bool,
     cache: LayerCache | None,
     registry: RegistryOptions | None,
+    prepare: Callable[[], object] | None,
 ) -> ImageContents:
     """Pull ``ref`` (every byte verified) into a temporary layout, read it, and forget the copy.
 
@@ -117,8 +130,22 @@ def _read_remote(
             copy(
                 ref, local, connect=connect, options=TransferOptions(platform=platform, with_referrers=False)
             )
-        contents = read_image(local, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache)
+        contents = read_image(
+            local, platform=platform, wanted=WANTED, hash_files=hash_files, cache=cache, meanwhile=prepare
+        )
     return dataclasses.replace(contents, reference=ref)
+
+
+def prepare_sbom(fmt: str) -> None:
+    """Load what writing an ``fmt`` SBOM takes (its writer, the SPDX license tables) ahead of
+    :func:`sbom`; pass it to :func:`analyze` as ``prepare``. An unknown format loads nothing."""
+    writer = _SBOM_WRITERS.get(fmt)
+    if writer is None:
+        return
+    importlib.import_module(writer)
+    from dockwright.inspect.sbom.licenses import load_tables
+
+    load_tables()
 
 
 def sbom(analysis: Analysis, fmt: str, *, created: str | None = None) -> bytes:

@@ -9,18 +9,21 @@ to ``max_wanted_bytes`` in all, so memory depends on the number of paths, never 
 Every blob is checked against its digest and every tar against its diff_id whether or not files
 are hashed.
 
+Every member, streamed, replayed from the cache or read by the child process below, is first
+prepared as an :data:`~dockwright.inspect._layer_entries.Entry` (name normalized, what it does,
+whether it is wanted) and then applied by the same code, so the three give the same result.
+
 When the source can open layers concurrently (a layout's blobs) and two or more layers must be
 read, :mod:`dockwright.inspect._layer_workers` reads the later ones (about half the bytes) in a
-child process while this process reads the first ones; their members are then applied here in
-layer order through the code that replays a cached layer, so on two cores the layers are
-decompressed side by side, with the same result (and anything the child could not read is read
-here, as without it).
+child process while this process reads the first ones; the child prepares their entries, which are
+then applied here in layer order, so on two cores the layers are decompressed side by side, with
+the same result (and anything the child could not read is read here, as without it).
 
 With a :class:`~dockwright.inspect._layer_cache.LayerCache`, a layer read this way is stored in
-its parsed form under its blob digest, and a later read replays that form instead of decompressing
-the layer, after hashing the blob it finds (no decompression) and checking that it still has that
-digest, and that the config's diff_id is the one the cached tar had. The result is the same either
-way: the replay goes through the same code as a streamed tar.
+its parsed form under its blob digest (the child encodes the entries of its layers), and a later
+read replays that form instead of decompressing the layer, after hashing the blob it finds (no
+decompression) and checking that it still has that digest, and that the config's diff_id is the
+one the cached tar had.
 
 A wanted file that is a hard link to a file whose bytes were not kept (or whose bytes a cached form
 lacks) is read again from its layer after the pass (rare: a second read of that one layer).
@@ -54,7 +57,8 @@ What this module does not do: catalog packages, compare images, or fetch from re
 
 from __future__ import annotations
 
-import tarfile
+import contextlib
+import threading
 from collections.abc import Callable
 
 from dockwright.inspect._assemble import LayerStats, assemble
@@ -65,9 +69,26 @@ from dockwright.inspect._late_reads import (
     OS_RELEASE,
     parse_os_release,
 )
-from dockwright.inspect._layer_cache import CachedLayer, LayerCache, Member
+from dockwright.inspect._layer_cache import CachedLayer, EncodedLayer, LayerCache, Member, encode
+from dockwright.inspect._layer_entries import (
+    DEVICE,
+    DIRECTORY,
+    FILE,
+    HARDLINK,
+    INVALID_WHITEOUT,
+    NOTHING,
+    OPAQUE,
+    SYMLINK,
+    WHITEOUT,
+    Entry,
+    entry_of_header,
+    entry_of_member,
+    has_whiteouts,
+    member_of,
+    with_data,
+)
 from dockwright.inspect._layer_stream import LayerStream
-from dockwright.inspect._layer_workers import LayerEnd, LayerJob, LayerWorkers, Record, read_member_data
+from dockwright.inspect._layer_workers import LayerEnd, LayerJob, LayerWorkers, read_member_data
 from dockwright.inspect._merge import Inode, MergedTree, WarningLog
 from dockwright.inspect._tarsafe import check_end, normalize_name, tar_errors
 from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
@@ -78,15 +99,8 @@ __all__ = ["LayerCache", "parse_os_release", "read_image"]
 
 _MAX_HOLE_BYTES = 4 << 30  # zeros hashed for sparse files, per image
 _PARALLEL_FROM = 2  # layers to read from blobs for the workers to pay off
-_OPAQUE = ".wh..wh..opq"
-_AUFS_META = ".wh..wh."
-_KINDS = {
-    tarfile.DIRTYPE: FileKind.DIR,
-    tarfile.SYMTYPE: FileKind.SYMLINK,
-    tarfile.CHRTYPE: FileKind.OTHER,
-    tarfile.BLKTYPE: FileKind.OTHER,
-    tarfile.FIFOTYPE: FileKind.OTHER,
-}
+_KINDS = {DIRECTORY: FileKind.DIR, SYMLINK: FileKind.SYMLINK, DEVICE: FileKind.OTHER}
+_Streamed = tuple[TarReader, TarHeader]  # a member just read from its tar, its data next
 
 
 def _nothing(path: str) -> bool:
@@ -101,6 +115,7 @@ def read_image(
     max_wanted_bytes: int = 256 << 20,
     hash_files: bool = True,
     cache: LayerCache | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> ImageContents:
     """Read an image's layers once and return its merged files, layers and wanted contents.
 
@@ -114,6 +129,11 @@ def read_image(
             Blob digests and diff_ids are checked either way.
         cache: where to keep and find layers' parsed forms (by blob digest); None reads every
             layer from its blob.
+        meanwhile: work the caller needs next (loading a writer, building its tables), run on a
+            thread while the layers are read, so that it uses the time this thread waits for
+            decompression. It starts after the child process (if any) is forked, has finished
+            when this returns, and its exceptions are dropped: the caller meets them again when
+            it does that work itself.
 
     Returns:
         The image's contents (see :class:`~dockwright.inspect.model.ImageContents`).
@@ -128,6 +148,7 @@ def read_image(
         reading = _Reading(source, wanted, max_wanted_bytes, hash_files)
         cached: CachedLayers | None = None
         workers: LayerWorkers | None = None
+        side: threading.Thread | None = None
         try:
             unread = [
                 b.index for b in source.layers if cache is None or not (b.digest and cache.has(b.digest))
@@ -138,6 +159,7 @@ def read_image(
                 )
             if cache is not None:
                 cached = CachedLayers(source, cache, hash_files)
+            side = _side_thread(meanwhile)
             for blob in source.layers:
                 hit = cached.take(blob) if cached is not None else None
                 if hit is not None:
@@ -156,10 +178,26 @@ def read_image(
                     cache.store(layer)
             return reading.result()
         finally:
+            if side is not None:
+                side.join()
             if workers is not None:
                 workers.close()
             if cached is not None:
                 cached.close()
+
+
+def _side_thread(work: Callable[[], object] | None) -> threading.Thread | None:
+    """Start ``work`` on a daemon thread, dropping its exceptions (``read_image``'s ``meanwhile``)."""
+    if work is None:
+        return None
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            work()
+
+    thread = threading.Thread(target=run, name="dockwright-meanwhile", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Recording:
@@ -172,15 +210,15 @@ class _Recording:
         self.contents: list[bytes] = []
         self.ok = True  # False: the layer cannot be cached (a sparse file)
 
-
-class _Replay:
-    """Where a replayed member's hash and kept bytes come from: the cached form."""
-
-    __slots__ = ("content", "sha256")
-
-    def __init__(self) -> None:
-        self.sha256 = ""
-        self.content: bytes | None = None
+    def add(self, entry: Entry, info: TarHeader, data: tuple[str, bytes | None] | None) -> None:
+        """Record a member, with the hash and kept bytes of its data if it was read."""
+        if data is not None:
+            entry = with_data(entry, *data)
+            if data[1] is not None:
+                self.contents.append(data[1])
+        self.members.append(member_of(entry))
+        if info.sparse is not None:
+            self.ok = False
 
 
 class _Reading:
@@ -200,16 +238,17 @@ class _Reading:
         self.stats: list[LayerStats] = []
         self.holes = _MAX_HOLE_BYTES
         self._recording: _Recording | None = None
-        self._recorded: tuple[str, bytes | None] | None = None  # the hash and bytes of this member
-        self._replay: _Replay | None = None
+        self._data: tuple[str, bytes | None] | None = None  # the hash and bytes of this member's data
 
     # One layer -----------------------------------------------------------------------------------
 
-    def read_layer(self, blob: LayerBlob, stream: LayerStream, *, record: bool = False) -> CachedLayer | None:
+    def read_layer(
+        self, blob: LayerBlob, stream: LayerStream, *, record: bool = False
+    ) -> EncodedLayer | None:
         """Apply one layer's tar to the merged tree, then check the stream's digests.
 
         Returns:
-            With ``record``, the layer's parsed form for the cache (None if it cannot be cached).
+            With ``record``, the layer's entry for the cache (None if it cannot be cached).
         """
         stats = LayerStats(blob)
         self.tree.begin_layer(blob.index)
@@ -220,7 +259,11 @@ class _Reading:
                 tar = open_tar(stream)
                 ordinal = 0
                 while tar is not None and (info := tar.next()) is not None:
-                    self._member(tar, info, ordinal, stats)
+                    entry = entry_of_header(info, self.wanted)
+                    self._data = None
+                    self._apply(entry, ordinal, stats, (tar, info))
+                    if recording is not None:
+                        recording.add(entry, info, self._data)
                     ordinal += 1
                 if tar is not None:
                     check_end(tar)
@@ -235,32 +278,24 @@ class _Reading:
             return self._end_layer(blob, stats, ended, None)
         return self._end_layer(blob, stats, ended, (recording.members, b"".join(recording.contents)))
 
-    def apply_job(self, blob: LayerBlob, job: LayerJob, *, record: bool) -> CachedLayer | None:
-        """Apply the members the child process read from one layer, as :meth:`read_layer` applies
+    def apply_job(self, blob: LayerBlob, job: LayerJob, *, record: bool) -> EncodedLayer | None:
+        """Apply the entries the child process read from one layer, as :meth:`read_layer` applies
         its tar (the child checked the blob's digests).
 
         Returns:
-            With ``record``, the layer's parsed form for the cache.
+            With ``record``, the layer's entry for the cache.
         """
         stats = LayerStats(blob)
-        self.tree.begin_layer(blob.index)
-        self._replay = _Replay()
-        try:
-            self._apply_records(job.records, stats)
-        finally:
-            self._replay = None
+        self._apply_entries(job.entries, stats)
         if job.end.end == "empty":
             self._no_end_marker(blob)
-        if not record:
-            return self._end_layer(blob, stats, job.end, None)
-        members = [member for member, _ in job.records]
-        contents = b"".join(content for _, content in job.records if content is not None)
-        return self._end_layer(blob, stats, job.end, (members, contents))
+        self._end_layer(blob, stats, job.end, None)
+        return job.cache_entry() if record else None
 
     def _end_layer(
         self, blob: LayerBlob, stats: LayerStats, end: LayerEnd, recorded: tuple[list[Member], bytes] | None
-    ) -> CachedLayer | None:
-        """Account a layer read to its verified end; its cached form when its members were recorded."""
+    ) -> EncodedLayer | None:
+        """Account a layer read to its verified end; its cache entry when its members were recorded."""
         stats.digest = blob.digest or end.digest
         stats.diff_id = blob.diff_id or end.diff_id
         stats.size, stats.uncompressed_size = end.size, end.uncompressed_size
@@ -268,7 +303,7 @@ class _Reading:
         if recorded is None:
             return None
         members, contents = recorded
-        return CachedLayer(
+        layer = CachedLayer(
             digest=stats.digest,
             diff_id=end.diff_id,
             size=stats.size,
@@ -278,38 +313,28 @@ class _Reading:
             members=members,
             contents=contents,
         )
+        return encode(layer)
 
-    def _apply_records(self, records: list[Record], stats: LayerStats) -> None:
-        """Apply a layer's members from their rows (with the bytes kept for them), in order."""
-        replay = self._replay
-        assert replay is not None
-        for ordinal, ((name, kind, size, mode, uid, gid, link, sha, _), content) in enumerate(records):
-            info = TarHeader()
-            info.name, info.type, info.size = name, kind.encode("latin-1"), size
-            info.mode, info.uid, info.gid, info.linkname = mode, uid, gid, link
-            replay.sha256 = sha if self.hash_files else ""
-            replay.content = content
-            self._member(None, info, ordinal, stats)
+    def _apply_entries(self, entries: list[Entry], stats: LayerStats) -> None:
+        """Apply a whole layer's entries (their data read before), in order."""
+        self.tree.begin_layer(stats.blob.index, deletions=has_whiteouts(entries))
+        for ordinal, entry in enumerate(entries):
+            self._apply(entry, ordinal, stats, None)
 
     def replay_layer(self, blob: LayerBlob, layer: CachedLayer) -> None:
         """Apply a layer's cached form (its blob verified) exactly as its tar would be applied."""
         stats = LayerStats(blob)
-        self.tree.begin_layer(blob.index)
-        self._replay = _Replay()
         contents = layer.contents
         position = 0
-        records: list[Record] = []
+        entries: list[Entry] = []
         for member in layer.members:
             kept = member[8]
+            content = None
             if kept >= 0:
-                records.append((member, bytes(contents[position : position + kept])))
+                content = bytes(contents[position : position + kept])
                 position += kept
-            else:
-                records.append((member, None))
-        try:
-            self._apply_records(records, stats)
-        finally:
-            self._replay = None
+            entries.append(entry_of_member(member, content, self.wanted))
+        self._apply_entries(entries, stats)
         if layer.end == "empty":
             self._no_end_marker(blob)
         stats.digest = blob.digest or layer.digest
@@ -320,105 +345,92 @@ class _Reading:
     def _no_end_marker(self, blob: LayerBlob) -> None:
         self.log.add("no-end-marker", f"{blob.what} ends without the tar end-of-archive marker")
 
-    def _member(self, tar: TarReader | None, info: TarHeader, ordinal: int, stats: LayerStats) -> None:
-        recording = self._recording
-        if recording is not None:
-            row_at = len(recording.members)
-            recording.members.append(
-                (info.name, info.type.decode("latin-1"), info.size, info.mode, info.uid, info.gid,
-                 info.linkname, "", -1)
-            )  # fmt: skip
-            if info.sparse is not None:
-                recording.ok = False
-        path, issue = normalize_name(info.name)
+    # One member ----------------------------------------------------------------------------------
+
+    def _apply(self, entry: Entry, ordinal: int, stats: LayerStats, streamed: _Streamed | None) -> None:
+        """Apply one member: ``streamed`` when it was just read from its tar (its data comes next),
+        None when its data was read before (a cached form, the child's)."""
+        action, path, issue = entry[0], entry[2], entry[3]
         if issue:
-            self.log.add(issue, f"{stats.blob.what}: member {info.name!r} read as {path or '/'}", path)
-        if not path or path.startswith(_AUFS_META):
-            return  # the root directory itself, or aufs bookkeeping (.wh..wh.plnk/...)
-        parent, _, base = path.rpartition("/")
-        if base.startswith(".wh."):
-            self._whiteout(parent, base, path, stats)
-        elif info.isreg():
+            self.log.add(issue, f"{stats.blob.what}: member {entry[1]!r} read as {path or '/'}", path)
+        if action == FILE:
             stats.files += 1
-            self._file(tar, info, path, ordinal, stats)
-        elif info.islnk():
+            self._file(entry, ordinal, stats, streamed)
+        elif action == HARDLINK:
             stats.files += 1
-            self._hardlink(info, path)
-        elif info.type in _KINDS:
+            self._hardlink(entry)
+        elif action in (DIRECTORY, SYMLINK, DEVICE):
             stats.files += 1
             real = self.tree.place(path)
             if real is not None:
-                link = info.linkname if info.issym() else ""
-                self.tree.put(real, _KINDS[info.type], mode=info.mode, uid=info.uid, gid=info.gid, link=link)
-        else:
-            self.log.add("unknown-type", f"{path} has unknown tar type {info.type!r}; skipped", path)
+                _, _, _, _, _, _, mode, uid, gid, link, _, _, _ = entry
+                link = link if action == SYMLINK else ""
+                self.tree.put(real, _KINDS[action], mode=mode, uid=uid, gid=gid, link=link)
+        elif action != NOTHING:
+            self._other(entry, stats)
         self._note_removed()
-        if recording is not None and self._recorded is not None:
-            sha, kept = self._recorded
-            self._recorded = None
-            row = recording.members[row_at]
-            recording.members[row_at] = (*row[:7], sha, len(kept) if kept is not None else -1)
-            if kept is not None:
-                recording.contents.append(kept)
 
-    def _unplaced(self, tar: TarReader | None, info: TarHeader) -> None:
-        """A regular file that lands nowhere (under a non-directory): hashed anyway when recording,
-        since below another image's layers it may land, and a cached form needs every hash."""
-        if self._recording is not None and tar is not None and info.isreg() and self.hash_files:
-            sha, _ = self._read_data(tar, info, info.name, False)
-            self._recorded = (sha, None)
-
-    def _whiteout(self, parent: str, base: str, path: str, stats: LayerStats) -> None:
-        if base == _OPAQUE:
+    def _other(self, entry: Entry, stats: LayerStats) -> None:
+        """A whiteout, an opaque marker, or a member dockwright skips with a warning."""
+        action, _, path, _, kind, *_ = entry
+        parent, _, base = path.rpartition("/")
+        if action == OPAQUE:
             stats.deleted += 1
             self.tree.opaque(parent)
-        elif base.startswith(_AUFS_META):
-            return  # aufs bookkeeping, not a deletion
-        elif base[4:] in ("", ".", ".."):
-            self.log.add("invalid-whiteout", f"whiteout {path} names no file; ignored", path)
-        else:
+        elif action == WHITEOUT:
             stats.deleted += 1
             self.tree.whiteout(parent, base[4:])
+        elif action == INVALID_WHITEOUT:
+            self.log.add("invalid-whiteout", f"whiteout {path} names no file; ignored", path)
+        else:
+            flag = kind.encode("latin-1")
+            self.log.add("unknown-type", f"{path} has unknown tar type {flag!r}; skipped", path)
 
-    def _file(
-        self, tar: TarReader | None, info: TarHeader, path: str, ordinal: int, stats: LayerStats
-    ) -> None:
+    def _file(self, entry: Entry, ordinal: int, stats: LayerStats, streamed: _Streamed | None) -> None:
+        _, _, path, _, _, size, mode, uid, gid, _, sha, content, wanted = entry
         real = self.tree.place(path)
         if real is None:
-            self._unplaced(tar, info)
+            if streamed is not None:
+                self._unplaced(*streamed)
             return
-        is_wanted = self.wanted(real)
-        keep = self._may_keep(real, info.size, is_wanted)
+        is_wanted = wanted if real == path else self.wanted(real)
+        keep = self._may_keep(real, size, is_wanted)
         fetch = False
-        if tar is not None:
-            sha, content = self._read_data(tar, info, real, keep)
-            if self._recording is not None:
-                self._recorded = (sha, content)
+        if streamed is not None:
+            sha, content = self._data = self._read_data(*streamed, real, keep)
         else:
-            assert self._replay is not None
-            sha, content = self._replay.sha256, self._replay.content if keep else None
+            sha = sha if self.hash_files else ""
+            content = content if keep else None
             fetch = keep and content is None  # not in the cached form: read the layer again later
-        inode = Inode(layer=self.tree.layer, ordinal=ordinal, size=info.size, sha256=sha)
+        inode = Inode(layer=self.tree.layer, ordinal=ordinal, size=size, sha256=sha)
         inode.content = content
         inode.fetch = fetch
-        stats.files_bytes += info.size
-        self.tree.put(real, FileKind.FILE, mode=info.mode, uid=info.uid, gid=info.gid, inode=inode)
-        self._note_removed()
+        stats.files_bytes += size
+        self.tree.put(real, FileKind.FILE, mode=mode, uid=uid, gid=gid, inode=inode)
         if is_wanted:
+            self._note_removed()
             self.tree.watched.add(real)
             if content is not None or fetch:
                 self._version(real, inode)
 
-    def _hardlink(self, info: TarHeader, path: str) -> None:
+    def _unplaced(self, tar: TarReader, info: TarHeader) -> None:
+        """A regular file that lands nowhere (under a non-directory): hashed anyway when recording,
+        since below another image's layers it may land, and a cached form needs every hash."""
+        if self._recording is not None and self.hash_files:
+            sha, _ = self._read_data(tar, info, info.name, False)
+            self._data = (sha, None)
+
+    def _hardlink(self, entry: Entry) -> None:
+        _, _, path, _, _, _, mode, uid, gid, link, _, _, wanted = entry
         real = self.tree.place(path)
         if real is None:
             return
-        target, issue = normalize_name(info.linkname)
+        target, issue = normalize_name(link)
         if issue:
-            self.log.add(issue, f"hard link {path} to {info.linkname!r} read as {target or '/'}", path)
-        inode = self.tree.put_hardlink(real, target, mode=info.mode, uid=info.uid, gid=info.gid)
+            self.log.add(issue, f"hard link {path} to {link!r} read as {target or '/'}", path)
+        inode = self.tree.put_hardlink(real, target, mode=mode, uid=uid, gid=gid)
         self._note_removed()
-        if inode is None or not self.wanted(real):
+        if inode is None or not (wanted if real == path else self.wanted(real)):
             return
         self.tree.watched.add(real)
         if inode.content is None and not inode.fetch:
@@ -453,9 +465,11 @@ class _Reading:
         return read_member_data(tar, info, self.hash_files if hash_data is None else hash_data, keep)
 
     def _note_removed(self) -> None:
-        for path in self.tree.removed_watched:
-            self._version(path, None)
-        self.tree.removed_watched.clear()
+        removed = self.tree.removed_watched
+        if removed:
+            for path in removed:
+                self._version(path, None)
+            removed.clear()
 
     def _version(self, path: str, inode: Inode | None) -> None:
         entries = self.versions.setdefault(path, [])
