@@ -186,3 +186,42 @@ def test_cache_entries_are_the_same_bytes_whoever_encodes_them(
     assert len(files["serial"]) == 3
     assert files["child"] == files["reader"]
     assert files["child"].keys() == files["serial"].keys()
+
+
+def test_meanwhile_runs_after_the_fork_and_has_ended_when_the_read_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_reading_modes: str
+) -> None:
+    import threading
+    import time
+
+    from dockwright.inspect import _layer_workers
+
+    make_layout(tmp_path / "img", [[M("a", b"1" * 100_000)], [M("b", b"2")], [M("c", b"3")]])
+    events: list[str] = []
+    checked = _layer_workers._alone
+
+    def alone() -> bool:
+        events.append("fork check")
+        return checked()
+
+    def work() -> None:
+        events.append(f"meanwhile on {threading.current_thread().name}")
+        time.sleep(0.05)
+        events.append("meanwhile done")
+
+    monkeypatch.setattr(_layer_workers, "_alone", alone)
+    contents = read_image(f"oci:{tmp_path / 'img'}", meanwhile=work)
+    assert set(contents.files) >= {"a", "b", "c"}
+    assert events[-2:] == ["meanwhile on dockwright-meanwhile", "meanwhile done"]
+    if both_reading_modes == "workers":  # whether to fork was decided before the thread started
+        assert events[0] == "fork check"
+    assert "dockwright-meanwhile" not in [t.name for t in threading.enumerate()]
+
+
+def test_an_error_in_meanwhile_does_not_change_the_read(tmp_path: Path) -> None:
+    make_layout(tmp_path / "img", [[M("a", b"1")], [M("b", b"2")]])
+
+    def broken() -> None:
+        raise RuntimeError("the caller's preparation failed")
+
+    assert set(read_image(f"oci:{tmp_path / 'img'}", meanwhile=broken).files) >= {"a", "b"}
