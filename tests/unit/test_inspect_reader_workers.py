@@ -189,12 +189,12 @@ def test_cache_entries_are_the_same_bytes_whoever_encodes_them(
 
 
 def test_meanwhile_runs_after_the_fork_and_has_ended_when_the_read_returns(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, both_reading_modes: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
     import time
 
-    from dockwright.inspect import _layer_workers
+    from dockwright.inspect import _layer_workers, reader
 
     make_layout(tmp_path / "img", [[M("a", b"1" * 100_000)], [M("b", b"2")], [M("c", b"3")]])
     events: list[str] = []
@@ -213,7 +213,7 @@ def test_meanwhile_runs_after_the_fork_and_has_ended_when_the_read_returns(
     contents = read_image(f"oci:{tmp_path / 'img'}", meanwhile=work)
     assert set(contents.files) >= {"a", "b", "c"}
     assert events[-2:] == ["meanwhile on dockwright-meanwhile", "meanwhile done"]
-    if both_reading_modes == "workers":  # whether to fork was decided before the thread started
+    if reader.LayerWorkers is _layer_workers.LayerWorkers:  # decided whether to fork before it started
         assert events[0] == "fork check"
     assert "dockwright-meanwhile" not in [t.name for t in threading.enumerate()]
 
