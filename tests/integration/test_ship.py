@@ -314,6 +314,28 @@ def test_a_corrupted_upload_is_refused_by_the_registry(proxy: FaultProxy, image)
         assert client.manifest_exists("f/corrupt", "1") is None
 
 
+def test_a_corrupt_local_blob_is_refused_by_the_registry_and_no_tag_is_pushed(
+    registry_anon: RunningRegistry, image, tmp_path: Path
+) -> None:
+    """dockwright does not hash what it uploads: the registry does, and refuses a wrong blob."""
+    layout, built = image
+    broken = tmp_path / "broken"
+    shutil.copytree(layout, broken)
+    blob = broken / "blobs" / "sha256" / built.layers[1].digest.hex
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))
+    target = repo(registry_anon, "broken")
+    result = dockwright("push", f"oci:{broken}:v1", target, "--tls-verify=false")
+    assert result.exit_code == 5, result.output
+    assert str(built.layers[1].digest) in result.output
+    assert "corrupt" in result.output
+    repository = target.removeprefix(f"docker://{registry_anon.registry}/").rpartition(":")[0]
+    with RegistryClient(registry_anon.registry, plain_http=True) as client:
+        assert client.manifest_exists(repository, "broken") is None
+
+
 def test_inspect_and_sbom_read_an_image_straight_from_the_registry(
     registry_anon: RunningRegistry, image, tmp_path: Path
 ) -> None:

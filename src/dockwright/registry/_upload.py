@@ -7,8 +7,9 @@ absolute) replaces the previous one, as the spec requires; ``Docker-Upload-UUID`
 missing ``Location``.
 
 What this module does not do: check whether the blob is already there (the caller asks
-``blob_size`` first), hash the source (the registry checks the ``?digest=`` it is given, and a
-refusal raises :class:`~dockwright.errors.DigestMismatchError`), or upload in parallel.
+``blob_size`` first), hash the source (the registry checks every byte against the ``?digest=`` it
+is given, as the distribution spec requires; its refusal raises
+:class:`~dockwright.errors.DigestMismatchError`), or upload in parallel.
 """
 
 from __future__ import annotations
@@ -269,8 +270,8 @@ def _finish(
     except RegistryError as exc:
         if exc.code in ("DIGEST_INVALID", "SIZE_INVALID"):
             raise DigestMismatchError(
-                f"{exc.message}: the bytes uploaded are not blob {digest}",
-                hint="the source of this blob changed or is corrupt; rebuild or re-fetch it",
+                f"the registry refused blob {digest} ({exc.code}): the bytes sent do not have that digest",
+                hint="the source's copy of this blob changed or is corrupt; rebuild or re-fetch it",
             ) from exc
         raise
     _check_digest(response, digest)

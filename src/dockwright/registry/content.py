@@ -2,8 +2,8 @@
 
 :class:`ManifestBytes` carries a manifest or index exactly as it was stored or fetched, with the
 media type and the digest of those bytes: copies store and send these bytes, never a
-re-serialization, so digests survive every hop. :func:`copy_verified` and :func:`verified_reader`
-check a blob's size and sha256 while it streams and raise
+re-serialization, so digests survive every hop. :func:`copy_verified` checks a
+blob's size and sha256 while it streams and raises
 :class:`~dockwright.errors.DigestMismatchError` when they differ. :func:`open_range` reads a byte
 range of a file (a member of a tar) with its own handle, so several can be read at once.
 
@@ -47,7 +47,6 @@ __all__ = [
     "open_range",
     "referrer_descriptor",
     "subject_of",
-    "verified_reader",
 ]
 
 MAX_MANIFEST = 4 << 20  # the distribution spec's limit; larger manifests are refused unread
@@ -180,38 +179,6 @@ def copy_verified(
         on_progress(size)
     if size != descriptor.size or h.hexdigest() != descriptor.digest.hex:
         raise mismatch_error(descriptor, h.hexdigest(), size, where)
-
-
-class _VerifyingRaw(io.RawIOBase):
-    """Passes reads through and raises once the bytes read reach the size and do not match."""
-
-    def __init__(self, inner: io.BufferedReader, descriptor: Descriptor, where: str) -> None:
-        super().__init__()
-        self._inner, self._descriptor, self._where = inner, descriptor, where
-        self._hash, self._size = hashlib.sha256(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        n = self._inner.readinto(view)
-        self._hash.update(view[:n])
-        self._size += n
-        if (n == 0 or self._size >= self._descriptor.size) and (
-            self._size != self._descriptor.size or self._hash.hexdigest() != self._descriptor.digest.hex
-        ):
-            raise mismatch_error(self._descriptor, self._hash.hexdigest(), self._size, self._where)
-        return n
-
-    def close(self) -> None:
-        self._inner.close()
-        super().close()
-
-
-def verified_reader(inner: io.BufferedReader, descriptor: Descriptor, where: str) -> BinaryIO:
-    """Wrap ``inner`` (positioned at the blob's first byte) so that reading it whole verifies it."""
-    return io.BufferedReader(_VerifyingRaw(inner, descriptor, where), buffer_size=_CHUNK)
 
 
 class FileRange(io.RawIOBase):

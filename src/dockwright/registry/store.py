@@ -14,9 +14,13 @@ layout as it was. The tagged manifest is published first (one atomic ``index.jso
 with all blobs, referrers' included); each referrer's untagged entry is then added by its own
 atomic replacement, so a crash between them loses referrer entries, never image bytes.
 
-Every blob read from a local store is verified: whole copies (:meth:`copy_blob`) always, and the
-readers :meth:`opener` hands out whenever they are read from offset 0 (a resumed read from the
-middle cannot be, and is checked by the receiving registry against the digest instead).
+Every blob copied out of a local store is verified: :meth:`copy_blob` hashes what it copies. The
+readers :meth:`opener` hands out feed uploads, and there the receiving registry is the verifier:
+the distribution spec has it hash every byte it takes in and refuse a blob that does not match the
+digest it is announced under (the refusal raises :class:`~dockwright.errors.DigestMismatchError`),
+and the client checks the digest the registry reports. Hashing the same bytes on this side too
+would take a third of a push's CPU, which a registry on the same machine needs, for no check the
+registry does not make anyway (docs/benchmarks.md).
 
 The docker-archive side lives in :mod:`dockwright.registry._archive_store` and is re-exported here.
 
@@ -48,7 +52,6 @@ from dockwright.registry.content import (
     mismatch_error,
     referrer_descriptor,
     subject_of,
-    verified_reader,
 )
 
 __all__ = [
@@ -218,13 +221,11 @@ class LayoutSource:
             copy_verified(f, descriptor, out, on_progress, self.description)
 
     def opener(self, descriptor: Descriptor) -> BlobOpener | None:
-        """A function opening the blob at an offset; reads from offset 0 are verified."""
+        """A function opening the blob at an offset, for an upload (the registry verifies it)."""
         self._open(descriptor).close()  # fail now if missing
 
         def open_at(offset: int) -> BinaryIO:
             f = self._open(descriptor)
-            if offset == 0:
-                return verified_reader(f, descriptor, self.description)
             f.seek(offset)
             return f
 
