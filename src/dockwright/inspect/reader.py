@@ -131,9 +131,9 @@ def read_image(
             layer from its blob.
         meanwhile: work the caller needs next (loading a writer, building its tables), run on a
             thread while the layers are read, so that it uses the time this thread waits for
-            decompression. It starts after the child process (if any) is forked, has finished
-            when this returns, and its exceptions are dropped: the caller meets them again when
-            it does that work itself.
+            decompression. It starts once the first layer read from its blob is being inflated
+            (after the child process, if any, is forked), has finished when this returns, and
+            its exceptions are dropped: the caller meets them again when it does that work itself.
 
     Returns:
         The image's contents (see :class:`~dockwright.inspect.model.ImageContents`).
@@ -159,7 +159,8 @@ def read_image(
                 )
             if cache is not None:
                 cached = CachedLayers(source, cache, hash_files)
-            side = _side_thread(meanwhile)
+            if not unread:  # all from the cache: nothing to wait for, start it now
+                side = _side_thread(meanwhile)
             for blob in source.layers:
                 hit = cached.take(blob) if cached is not None else None
                 if hit is not None:
@@ -173,6 +174,8 @@ def read_image(
                     with source.open_layer(blob.index) as stream:
                         # Without file hashes the reader waits on the thread: hashing the tar here helps.
                         stream.hash_in_thread = hash_files
+                        if side is None:  # once the first stream inflates, not to delay its start
+                            side = _side_thread(meanwhile)
                         layer = reading.read_layer(blob, stream, record=record)
                 if cache is not None and layer is not None:
                     cache.store(layer)
