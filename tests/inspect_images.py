@@ -56,6 +56,7 @@ __all__ = [
     "add_image",
     "blob_file",
     "compress",
+    "extract_trusted",
     "layer_tar",
     "make_docker_archive",
     "make_index",
@@ -174,6 +175,14 @@ def compress(data: bytes, compression: str) -> bytes:
 def sha256(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``."""
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def extract_trusted(tar_bytes: bytes, root: Path) -> None:
+    """Unpack a tar these tests built into ``root`` (``filter="tar"`` where Python has filters:
+    3.11.4 and later, which Debian's 3.11.2 is not)."""
+    options: dict[str, Any] = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        tar.extractall(root, **options)
 
 
 def blob_file(layout: Path, digest: str) -> Path:

@@ -23,13 +23,11 @@ difference found is asserted exactly and explained in ``docs/inspect.md``.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ from click.testing import CliRunner
 
 from dockwright.cli.main import cli
 from dockwright.debian.sources import host_sources
-from tests.inspect_images import TarMember, layer_tar, make_layout
+from tests.inspect_images import TarMember, extract_trusted, layer_tar, make_layout
 from tests.integration.conftest import TAG, MinbaseImage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -414,8 +412,7 @@ def test_syft_dir_scans_report_declarations_where_dockwright_reports_installs(
     ``dir:`` scan switches to lock files and requirements (declared, maybe not installed)."""
     root = tmp_path / "rootfs"
     for layer in _ecosystem_layers():
-        with tarfile.open(fileobj=io.BytesIO(layer_tar(layer))) as tar:
-            tar.extractall(root, filter="tar")
+        extract_trusted(layer_tar(layer), root)
     (root / "app/requirements.txt").write_text("flask==3.0.0\n")
     ours = json.loads(_dockwright("inspect", "--json", f"dir:{root}"))
     assert {(p["type"], p["purl"]) for p in ours["packages"]} == {

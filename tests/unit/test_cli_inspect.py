@@ -10,9 +10,7 @@ and the layer cache in :mod:`tests.unit.test_cli_inspect_gate`.
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 from tests.inspect_images import (
     TarMember,
     blob_file,
+    extract_trusted,
     make_docker_archive,
     make_index,
     make_layout,
@@ -111,8 +110,7 @@ def test_every_transport_gives_the_same_packages(tmp_path: Path) -> None:
     make_layout(tmp_path / "img", layers)
     make_docker_archive(tmp_path / "img.tar", [(["example/hello:1"], layers)])
     root = tmp_path / "rootfs"
-    with tarfile.open(fileobj=io.BytesIO(_layer_tar_bytes(tmp_path / "img"))) as tar:
-        tar.extractall(root, filter="tar")
+    extract_trusted(_layer_tar_bytes(tmp_path / "img"), root)
     purls = []
     for ref in (f"oci:{tmp_path / 'img'}:latest", f"docker-archive:{tmp_path / 'img.tar'}", f"dir:{root}"):
         doc = inspect_json(ref)
