@@ -12,8 +12,8 @@ repositories (:mod:`dockwright.registry.remote`). It runs in four steps:
 2. **blobs**: every distinct config and layer blob, largest first, on ``jobs`` threads (and
    blobs under 1 MiB on one more, from the start). A blob the target holds costs one ``HEAD``
    and no bytes; on a registry it is mounted from another
-   repository when one is known; otherwise it is copied and verified (by the client on pulls, by
-   the local store on pushes, and by the registry against the digest in any case).
+   repository when one is known; otherwise it is copied and verified: by the client as it
+   arrives on a pull or a local copy, by the registry against the digest on a push.
 3. **manifests**: an index's children, then the referrers (each registered with the target, which
    keeps the ``sha256-<hex>`` tag index on registries without the referrers API).
 4. **commit**: the top manifest under the target's tag: the last write, so the tag never names an
