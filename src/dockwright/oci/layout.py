@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from dockwright.errors import DigestMismatchError, InputError
-from dockwright.fsutil import atomic_writer, fsync_dir
+from dockwright.fsutil import WritebackWriter, atomic_writer, fsync_dir
 from dockwright.oci.descriptor import ANNOTATION_REF_NAME, DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from dockwright.oci.digest import SHA256, Digest, HashingWriter, sha256_file
 from dockwright.oci.image import Index, Manifest, canonical_json
@@ -149,7 +150,7 @@ class OciLayoutWriter:
         tmp = Path(tmp_name)
         name: list[str] = []
         try:
-            with os.fdopen(fd, "wb") as f:
+            with WritebackWriter(io.FileIO(fd, "wb")) as f:
                 yield f, name
                 f.flush()
                 os.fchmod(f.fileno(), _FILE_MODE)
