@@ -88,3 +88,21 @@ def test_trust_package_names_resolve_lazily_to_their_modules() -> None:
         assert getattr(trust, name) is getattr(importlib.import_module(home), name), name
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         trust.missing  # noqa: B018
+
+
+def test_prepare_sbom_loads_the_writer_and_the_license_tables_and_nothing_else() -> None:
+    script = (
+        "import sys\n"
+        "from dockwright.inspect import inspector\n"
+        "from dockwright.inspect.sbom import licenses\n"
+        "inspector.prepare_sbom('cyclonedx-json')\n"
+        "inspector.prepare_sbom('no-such-format')\n"
+        "print(licenses._licensing.cache_info().currsize, licenses._spdx_ids.cache_info().currsize)\n"
+        "print(' '.join(sorted(k for k in sys.modules if k.startswith('dockwright.inspect.sbom.'))))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    counts, modules = run.stdout.splitlines()
+    assert counts == "1 1"
+    assert "dockwright.inspect.sbom.cyclonedx" in modules.split()
+    assert "dockwright.inspect.sbom.spdx" not in modules.split()

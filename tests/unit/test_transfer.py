@@ -120,6 +120,23 @@ def test_blobs_go_in_parallel_up_to_jobs(tmp_path: Path) -> None:
     assert serial.max_active_uploads == 1
 
 
+def test_small_blobs_go_beside_the_large_ones_from_the_start(tmp_path: Path) -> None:
+    layout = tmp_path / "big"
+    built = make_image(layout, "v1", [random_bytes(2 << 20, seed=1), random_bytes(3 << 20, seed=2)])
+    fake = FakeRegistry()
+    fake.upload_delay = 0.05
+    reporter = Recorder()
+    copy_image(
+        LayoutSource(layout, "v1"), RegistryTarget(fake, ref("app:1")), TransferOptions(jobs=1), reporter
+    )
+    assert fake.max_active_uploads == 2  # one large blob at a time (jobs=1), the config beside it
+    done = [digest for kind, digest in reporter.events if kind == "done"]
+    assert done.index(str(built.config_digest)) < len(done) - 1  # not left for the end
+    started = [digest for kind, digest in reporter.events if kind == "start"]
+    layers = sorted(built.layers, key=lambda layer: -layer.size)
+    assert [d for d in started if d != str(built.config_digest)] == [str(layer.digest) for layer in layers]
+
+
 def test_same_registry_copy_mounts_from_the_source_repository(image) -> None:
     layout, built = image
     fake = FakeRegistry()
