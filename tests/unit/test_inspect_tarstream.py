@@ -18,8 +18,9 @@ from typing import Any, cast
 
 import pytest
 
+from dockwright.inspect._tarheader import checksum_ok
 from dockwright.inspect._tarsafe import HostileTarError, LayerTar, SafeTarInfo, _header_end
-from dockwright.inspect._tarstream import TarHeader, TarReader, _checksum_ok, open_tar
+from dockwright.inspect._tarstream import TarHeader, TarReader, open_tar
 from tests.inspect_images import TarMember as M
 from tests.inspect_images import layer_tar
 
@@ -462,4 +463,4 @@ def test_a_checksum_is_accepted_exactly_when_tarfile_accepts_it(seed: int) -> No
             buf[148:156] = f"{stored:06o}".encode() + b"\0 "
             field = bytes(buf[148:156])
             accepted = tarfile.nti(field) in tarfile.calc_chksums(bytes(buf))  # type: ignore[attr-defined]
-            assert _checksum_ok(bytes(buf), field) is accepted, (seed, stored, block[:16])
+            assert checksum_ok(bytes(buf), field) is accepted, (seed, stored, block[:16])

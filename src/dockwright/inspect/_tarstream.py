@@ -20,6 +20,9 @@ is corrupt; this module calls it ``invalid``). Errors are ``tarfile.ReadError`` 
 ``tarfile.StreamError`` with ``tarfile``'s messages, for :class:`~dockwright.inspect._tarsafe.tar_errors`
 to map.
 
+Each 512-byte header block is parsed by :mod:`dockwright.inspect._tarheader`; this module follows
+the GNU and PAX headers around it and moves through the stream.
+
 What this module does not do: write tars, decide what members mean (see
 :mod:`dockwright.inspect.reader`), or keep headers it returned.
 """
@@ -27,208 +30,40 @@ What this module does not do: write tars, decide what members mean (see
 from __future__ import annotations
 
 import re
-import struct
 import tarfile
 from collections.abc import Iterator
-from zlib import adler32
 
 from dockwright.inspect._layer_stream import LayerStream
+from dockwright.inspect._tarheader import (
+    BLOCK,
+    DIR,
+    LONGLINK,
+    LONGNAME,
+    META,
+    PAX_GLOBAL,
+    REGULAR,
+    SUPPORTED,
+    HeaderError,
+    TarHeader,
+    nti,
+    nts,
+    padded,
+    parse_header,
+)
 from dockwright.inspect._tarsafe import HostileTarError
 
 __all__ = ["BLOCK", "TarHeader", "TarReader", "open_tar"]
 
-BLOCK = 512
-_ZEROS = bytes(BLOCK)
 _MAX_META = 1 << 20
 _MAX_META_CHAIN = 8
 _MAX_SPARSE_MAP = 1 << 20
 _CHUNK = 1 << 20
-_REG = b"0"
-_AREG = b"\0"
-_CONT = b"7"
-_DIR = b"5"
-_SPARSE = b"S"
-_LONGNAME = b"L"
-_LONGLINK = b"K"
-_PAX = b"x"
-_PAX_GLOBAL = b"g"
-_SOLARIS_PAX = b"X"
-_REGULAR = frozenset({_REG, _AREG, _CONT, _SPARSE})
-_SUPPORTED = frozenset(
-    {_REG, _AREG, b"1", b"2", _DIR, b"6", _CONT, b"3", b"4", _LONGNAME, _LONGLINK, _SPARSE}
-)
-_META = frozenset({_LONGNAME, _LONGLINK, _PAX, _PAX_GLOBAL, _SOLARIS_PAX})
-_GNU = frozenset({_LONGNAME, _LONGLINK, _SPARSE})
 _PAX_NAME_FIELDS = frozenset({"path", "linkpath", "uname", "gname"})
 _PAX_INT_FIELDS = frozenset({"size", "uid", "gid"})
 _HDRCHARSET = re.compile(rb"\d+ hdrcharset=([^\n]+)\n")
 _RECORD = re.compile(rb"(\d+) ([^=]+)=")
 _SPARSE_OFFSET = re.compile(rb"\d+ GNU.sparse.offset=(\d+)\n")
 _SPARSE_NUMBYTES = re.compile(rb"\d+ GNU.sparse.numbytes=(\d+)\n")
-# name, mode+uid+gid, size, mtime, chksum, type, linkname, (magic version uname gname),
-# devmajor+devminor, prefix
-_FIELDS = struct.Struct("100s24s12s12s8sc100s72x16s155s12x")
-# Numeric fields seen before (modes, owners, times and sizes repeat), parsed once per read.
-_OWNERS: dict[bytes, tuple[int, int, int]] = {}
-_NUMBERS: dict[bytes, int] = {}
-_VALID: set[bytes] = set()
-_MAX_REMEMBERED = 4096
-
-
-class _HeaderError(Exception):
-    """A block that is not a header; ``kind`` is how the archive ends if it is at the top level."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class TarHeader:
-    """One member: what ``tarfile.TarInfo`` says about it, and where its data is.
-
-    ``type`` is the one-byte type flag (``b"0"``, ``b"5"``, ...); ``sparse`` the GNU sparse map
-    ``[(offset, length), ...]`` or None; ``offset`` where the member's first header starts and
-    ``offset_data`` where its data starts, in the uncompressed stream.
-    """
-
-    __slots__ = ("gid", "linkname", "mode", "name", "offset", "offset_data", "size", "sparse", "type", "uid")
-
-    def __init__(self) -> None:
-        self.name = ""
-        self.type = _REG
-        self.size = 0
-        self.mode = 0
-        self.uid = 0
-        self.gid = 0
-        self.linkname = ""
-        self.sparse: list[tuple[int, int]] | None = None
-        self.offset = 0
-        self.offset_data = 0
-
-    def isreg(self) -> bool:
-        """A regular file (also a contiguous or GNU sparse file)."""
-        return self.type in _REGULAR
-
-    def isdir(self) -> bool:
-        """A directory."""
-        return self.type == _DIR
-
-    def issym(self) -> bool:
-        """A symbolic link."""
-        return self.type == b"2"
-
-    def islnk(self) -> bool:
-        """A hard link."""
-        return self.type == b"1"
-
-
-def _nts(raw: bytes) -> str:
-    end = raw.find(0)
-    return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
-
-
-def _nti(raw: bytes) -> int:
-    """A numeric field: octal text, or base-256 (``0x80``/``0xff`` first byte), as tarfile reads it."""
-    if raw[0] in (0o200, 0o377):
-        n = int.from_bytes(raw[1:], "big")
-        if raw[0] == 0o377:
-            n = -(256 ** (len(raw) - 1) - n)
-        return n
-    end = raw.find(0)
-    if end >= 0:
-        raw = raw[:end]
-    try:
-        return int(raw.decode("ascii").strip() or "0", 8)
-    except ValueError:
-        raise _HeaderError("invalid", "invalid header") from None
-
-
-def _block(count: int) -> int:
-    blocks, remainder = divmod(count, BLOCK)
-    return (blocks + 1) * BLOCK if remainder else blocks * BLOCK
-
-
-def _number(raw: bytes) -> int:
-    """:func:`_nti`, remembering what it returned for the same bytes."""
-    n = _NUMBERS.get(raw)
-    if n is None:
-        n = _nti(raw)
-        if len(_NUMBERS) >= _MAX_REMEMBERED:
-            _NUMBERS.clear()
-        _NUMBERS[raw] = n
-    return n
-
-
-def _owners(raw: bytes) -> tuple[int, int, int]:
-    """Mode, uid and gid (three 8-byte fields), remembered like :func:`_number`."""
-    found = _OWNERS.get(raw)
-    if found is None:
-        found = (_nti(raw[0:8]), _nti(raw[8:16]), _nti(raw[16:24]))
-        if len(_OWNERS) >= _MAX_REMEMBERED:
-            _OWNERS.clear()
-        _OWNERS[raw] = found
-    return found
-
-
-def _check_unused(mtime: bytes, devices: bytes) -> None:
-    """Parse the fields dockwright does not use (mtime, devmajor, devminor): malformed is invalid."""
-    key = mtime + devices
-    if key not in _VALID:
-        _nti(mtime)
-        _nti(devices[0:8])
-        _nti(devices[8:16])
-        if len(_VALID) >= _MAX_REMEMBERED:
-            _VALID.clear()
-        _VALID.add(key)
-
-
-def _checksum_ok(buf: bytes, field: bytes) -> bool:
-    """Whether ``field`` holds the header's checksum, unsigned or signed (``tarfile``'s two sums).
-
-    The unsigned sum of the bytes outside the field comes from two adler32s, several times faster
-    than ``sum(buf)``: adler32's low 16 bits are 1 plus the byte sum modulo 65521, and neither
-    part (248 and 256 bytes of at most 255) can reach 65521, so each gives its exact sum.
-    """
-    stored = _nti(field)
-    first = adler32(buf[156:256], adler32(buf[:148])) & 0xFFFF  # 1 + bytes 0-147 and 156-255
-    second = adler32(buf[256:]) & 0xFFFF  # 1 + bytes 256-511
-    unsigned = 256 + (first - 1) + (second - 1)
-    if stored == unsigned:
-        return True
-    high = sum(1 for b in buf[:148] if b > 127) + sum(1 for b in buf[156:] if b > 127)
-    return stored == unsigned - 256 * high
-
-
-def _frombuf(buf: bytes) -> tuple[TarHeader, tuple[list[tuple[int, int]], bool, int] | None]:
-    """Parse one header block as ``TarInfo.frombuf`` does (same checks, same order)."""
-    if not buf:
-        raise _HeaderError("empty", "empty header")
-    if len(buf) != BLOCK:
-        raise _HeaderError("truncated", "truncated header")
-    if buf == _ZEROS:
-        raise _HeaderError("zero", "end of file header")
-    name, owners, size, mtime, chksum, kind, linkname, devices, prefix_raw = _FIELDS.unpack(buf)
-    if not _checksum_ok(buf, chksum):
-        raise _HeaderError("invalid", "bad checksum")
-    h = TarHeader()
-    h.name = _nts(name)
-    h.mode, h.uid, h.gid = _owners(owners)
-    h.size = _number(size)
-    _check_unused(mtime, devices)
-    h.type = kind
-    h.linkname = _nts(linkname) if linkname[0] else ""
-    prefix = _nts(prefix_raw) if prefix_raw[0] else ""
-    if h.type == _AREG and h.name.endswith("/"):
-        h.type = _DIR
-    sparse = None
-    if h.type == _SPARSE:
-        structs = [(_nti(buf[pos : pos + 12]), _nti(buf[pos + 12 : pos + 24])) for pos in range(386, 482, 24)]
-        sparse = (structs, bool(buf[482]), _nti(buf[483:495]))
-    if h.type == _DIR:
-        h.name = h.name.rstrip("/")
-    if prefix and h.type not in _GNU:
-        h.name = f"{prefix}/{h.name}"
-    return h, sparse
 
 
 class TarReader:
@@ -329,7 +164,7 @@ class TarReader:
             self._to_header(gap)
         try:
             return self._header()
-        except _HeaderError as exc:
+        except HeaderError as exc:
             if self.offset == 0 and exc.kind in ("invalid", "truncated"):
                 raise tarfile.ReadError(str(exc)) from None
             self._done = True
@@ -350,11 +185,11 @@ class TarReader:
     def _header(self) -> TarHeader:
         """Read one member: its header and the GNU/PAX headers before it (``fromtarfile``)."""
         buf = self._read(BLOCK)
-        h, sparse = _frombuf(buf)
+        h, sparse = parse_header(buf)
         h.offset = self.tell() - BLOCK
         if h.size < 0:
             raise HostileTarError(f"member {h.name!r} has a negative size")
-        if h.type not in _META:
+        if h.type not in META:
             return self._builtin(h, sparse)
         if h.size > _MAX_META:
             raise HostileTarError(
@@ -366,7 +201,7 @@ class TarReader:
             )
         self._chain += 1
         try:
-            if h.type in (_LONGNAME, _LONGLINK):
+            if h.type in (LONGNAME, LONGLINK):
                 return self._gnulong(h)
             return self._pax(h)
         finally:
@@ -375,7 +210,7 @@ class TarReader:
     def _subsequent(self) -> TarHeader:
         try:
             return self._header()
-        except _HeaderError as exc:
+        except HeaderError as exc:
             raise tarfile.ReadError(str(exc)) from None
 
     def _builtin(self, h: TarHeader, sparse: tuple[list[tuple[int, int]], bool, int] | None) -> TarHeader:
@@ -383,12 +218,12 @@ class TarReader:
             return self._gnu_sparse(h, sparse)
         h.offset_data = self.tell()
         offset = h.offset_data
-        if h.type in _REGULAR or h.type not in _SUPPORTED:
-            offset += _block(h.size)
+        if h.type in REGULAR or h.type not in SUPPORTED:
+            offset += padded(h.size)
         self.offset = offset
         if self._global:
             self._apply_pax(h, self._global)
-        if h.type == _DIR:
+        if h.type == DIR:
             h.name = h.name.rstrip("/")
         return h
 
@@ -399,31 +234,31 @@ class TarReader:
             if len(buf) != BLOCK:
                 raise tarfile.ReadError("unexpected end of data")
             for pos in range(0, 504, 24):
-                offset, numbytes = _nti(buf[pos : pos + 12]), _nti(buf[pos + 12 : pos + 24])
+                offset, numbytes = nti(buf[pos : pos + 12]), nti(buf[pos + 12 : pos + 24])
                 if offset and numbytes:
                     structs.append((offset, numbytes))
             extended = bool(buf[504])
         h.sparse = structs
         h.offset_data = self.tell()
-        self.offset = h.offset_data + _block(h.size)
+        self.offset = h.offset_data + padded(h.size)
         h.size = real_size
         return h
 
     def _gnulong(self, h: TarHeader) -> TarHeader:
-        buf = self._read(_block(h.size))
+        buf = self._read(padded(h.size))
         following = self._subsequent()
         following.offset = h.offset
-        if h.type == _LONGNAME:
-            following.name = _nts(buf)
+        if h.type == LONGNAME:
+            following.name = nts(buf)
         else:
-            following.linkname = _nts(buf)
-        if following.type == _DIR:
+            following.linkname = nts(buf)
+        if following.type == DIR:
             following.name = following.name.removesuffix("/")
         return following
 
     def _pax(self, h: TarHeader) -> TarHeader:
-        buf = self._read(_block(h.size))
-        headers = self._global if h.type == _PAX_GLOBAL else dict(self._global)
+        buf = self._read(padded(h.size))
+        headers = self._global if h.type == PAX_GLOBAL else dict(self._global)
         match = _HDRCHARSET.search(buf)
         if match is not None:
             headers["hdrcharset"] = match.group(1).decode("utf-8")
@@ -431,7 +266,7 @@ class TarReader:
         while (match := _RECORD.match(buf, pos)) is not None:
             length = int(match.group(1))
             if length == 0:
-                raise _HeaderError("invalid", "invalid header")
+                raise HeaderError("invalid", "invalid header")
             value = buf[match.end(2) + 1 : match.start(1) + length - 1]
             keyword = _decode(match.group(2))
             headers[keyword] = _decode(value)
@@ -446,13 +281,13 @@ class TarReader:
             following.sparse = list(zip(offsets, numbytes, strict=False))
         elif headers.get("GNU.sparse.major") == "1" and headers.get("GNU.sparse.minor") == "0":
             self._sparse_map_10(following)
-        if h.type != _PAX_GLOBAL:
+        if h.type != PAX_GLOBAL:
             self._apply_pax(following, headers)
             following.offset = h.offset
             if "size" in headers:
                 offset = following.offset_data
-                if following.type in _REGULAR or following.type not in _SUPPORTED:
-                    offset += _block(following.size)
+                if following.type in REGULAR or following.type not in SUPPORTED:
+                    offset += padded(following.size)
                 self.offset = offset
         return following
 
