@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -47,7 +48,7 @@ def test_fast_exit_removes_a_forgotten_temporary_directory() -> None:
     assert done.returncode == 0
     path = done.stdout.strip()
     assert path
-    assert not __import__("os").path.exists(path)
+    assert not os.path.exists(path)
 
 
 def test_a_message_code_exits_the_ordinary_way() -> None:
@@ -69,7 +70,7 @@ def test_a_running_thread_is_waited_for_the_ordinary_way() -> None:
         worker.join()
 
 
-def test_the_console_script_exit_codes_and_output_are_unchanged(tmp_path: object) -> None:
+def test_the_console_script_exit_codes_and_output_are_unchanged() -> None:
     ok = _python(
         "import sys; sys.argv = ['dockwright', '--version']; from dockwright.cli.main import main; main()"
     )
