@@ -225,3 +225,27 @@ def test_an_error_in_meanwhile_does_not_change_the_read(tmp_path: Path) -> None:
         raise RuntimeError("the caller's preparation failed")
 
     assert set(read_image(f"oci:{tmp_path / 'img'}", meanwhile=broken).files) >= {"a", "b"}
+
+
+@pytest.mark.parametrize("cache_entries", [True, False])
+def test_the_child_encodes_cache_entries_only_for_a_reader_that_keeps_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_entries: bool
+) -> None:
+    from dockwright.inspect import _layer_workers
+    from dockwright.inspect.source import open_image
+
+    monkeypatch.setattr(_layer_workers, "_alone", lambda: True)
+    make_layout(tmp_path / "img", [[M("a", b"1")], [M("b", b"2")], [M("c", b"3")]])
+    with open_image(f"oci:{tmp_path / 'img'}") as source:
+        workers = _layer_workers.LayerWorkers(
+            source, [0, 1, 2], wanted=lambda path: False, max_kept=1 << 20, hash_files=False,
+            cache_entries=cache_entries,
+        )  # fmt: skip
+        try:
+            by_child = [i for i in (1, 2) if workers.take(i) is not None]
+            assert by_child  # at least the last layer
+            with workers._arrived:  # everything the child sends has come once the pipe closes
+                assert workers._arrived.wait_for(lambda: workers._ended, timeout=30)
+            assert [workers.cache_head(i) is not None for i in by_child] == [cache_entries] * len(by_child)
+        finally:
+            workers.close()

@@ -14,7 +14,7 @@ layer after another. Then the child encodes the cache entry of each layer it rea
 (:func:`~dockwright.inspect._layer_cache.encode`, all but the kept bytes, which the reader has) at
 the lowest priority, on a core the reader leaves idle, and sends it too: a reader that keeps a
 layer cache stores it as it is (one that arrives too late is encoded by the reader, to the same
-bytes; without a cache, that work is wasted).
+bytes). A reader without a cache asks for no entries.
 
 The child does not know the merged tree: it keeps the bytes of members whose *name* is wanted (or
 is an os-release file), up to half of the reader's budget. A member the reader wants through a
@@ -172,7 +172,10 @@ class LayerWorkers:
         wanted: Callable[[str], bool],
         max_kept: int,
         hash_files: bool,
+        cache_entries: bool = True,
     ) -> None:
+        """Fork the child (or not, see the module docstring); ``cache_entries=False`` when the
+        reader keeps no layer cache, so the child does not encode entries nobody stores."""
         self._order = split(indexes, [source.layers[i].size for i in indexes])
         self._hash_files = hash_files
         self._arrived = threading.Condition()
@@ -196,7 +199,7 @@ class LayerWorkers:
             code = 1
             try:
                 os.close(read_end)
-                _Child(source, wanted, max_kept // 2, hash_files, write_end).run(self._order)
+                _Child(source, wanted, max_kept // 2, hash_files, write_end).run(self._order, cache_entries)
                 code = 0
             finally:
                 os._exit(code)
@@ -281,8 +284,9 @@ class _Child:
         self._hash_files = hash_files
         self._fd = fd
 
-    def run(self, indexes: list[int]) -> None:
-        """Read and send the layers ``indexes`` in order, then the cache entries of those read."""
+    def run(self, indexes: list[int], cache_entries: bool) -> None:
+        """Read and send the layers ``indexes`` in order, then (with ``cache_entries``) the cache
+        entries of those read."""
         read: list[tuple[int, list[Entry], LayerEnd]] = []
         for index in indexes:
             try:
@@ -291,7 +295,8 @@ class _Child:
                 self._send((_STOPPED, index))
                 break
             self._send((_ENTRIES, index, entries, end))
-            read.append((index, entries, end))
+            if cache_entries:
+                read.append((index, entries, end))
         # The reader needs the cache entries only after its own layers: until then, take only a
         # core it leaves idle (it encodes an entry itself if this one comes too late).
         os.nice(19)

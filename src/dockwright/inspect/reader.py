@@ -155,7 +155,12 @@ def read_image(
             ]
             if source.parallel_layers and len(unread) >= _PARALLEL_FROM:  # before any thread starts
                 workers = LayerWorkers(
-                    source, unread, wanted=wanted, max_kept=max_wanted_bytes, hash_files=hash_files
+                    source,
+                    unread,
+                    wanted=wanted,
+                    max_kept=max_wanted_bytes,
+                    hash_files=hash_files,
+                    cache_entries=cache is not None,
                 )
             if cache is not None:
                 cached = CachedLayers(source, cache, hash_files)
