@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from dockwright.errors import InputError
 from dockwright.inspect._layer_stream import LayerStream
@@ -55,6 +55,17 @@ class LayerBlob:
     def what(self) -> str:
         """How messages name this layer: ``layer 2 (sha256:...)``."""
         return f"layer {self.index} ({self.digest})" if self.digest else f"layer {self.index}"
+
+    def stream(self, f: IO[bytes]) -> LayerStream:
+        """This layer's stream over ``f`` (its stored bytes), which the stream closes; ``f`` is
+        closed here if the stream cannot be made."""
+        try:
+            return LayerStream(
+                f, what=self.what, digest=self.digest, size=self.size, diff_id=self.diff_id, on_close=f.close
+            )
+        except BaseException:
+            f.close()
+            raise
 
 
 class ImageSource:

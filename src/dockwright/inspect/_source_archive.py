@@ -110,13 +110,7 @@ def _open(
         f = tar.extractfile(found[blob.index])
         if f is None:  # pragma: no cover (_member only returns regular files)
             raise InputError(f"{reference}: {names[blob.index]} is not a file")
-        try:
-            return LayerStream(
-                f, what=blob.what, digest=blob.digest, size=blob.size, diff_id=blob.diff_id, on_close=f.close
-            )
-        except BaseException:
-            f.close()
-            raise
+        return blob.stream(f)
 
     return ImageSource(
         reference=reference,

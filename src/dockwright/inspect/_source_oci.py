@@ -104,14 +104,7 @@ def open_oci(ref: OciReference, platform: PlatformSpec | None) -> ImageSource:
         _layer_file(layout, blob)  # every blob present before anything is streamed
 
     def opener(blob: LayerBlob) -> LayerStream:
-        f = open(_layer_file(layout, blob), "rb")  # noqa: SIM115 (closed by the stream)
-        try:
-            return LayerStream(
-                f, what=blob.what, digest=blob.digest, size=blob.size, diff_id=blob.diff_id, on_close=f.close
-            )
-        except BaseException:
-            f.close()
-            raise
+        return blob.stream(open(_layer_file(layout, blob), "rb"))
 
     return ImageSource(
         reference=reference,
