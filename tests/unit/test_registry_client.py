@@ -185,5 +185,4 @@ def test_a_client_has_bodies_read_in_pieces_of_up_to_1_mib() -> None:
     from dockwright.registry._session import READ_SIZE
 
     RegistryClient("127.0.0.1:5000").close()
-    assert READ_SIZE == 1 << 20
-    assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE
+    assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE > 64 << 10  # httpcore's own: 64 KiB
