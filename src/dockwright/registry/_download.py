@@ -22,7 +22,7 @@ from dockwright.errors import DigestMismatchError, InputError
 from dockwright.oci.digest import SHA256, Digest
 from dockwright.registry._auth_protocol import pull_scope
 from dockwright.registry._errors import BlobNotFound, RegistryError
-from dockwright.registry._session import Session, iter_body
+from dockwright.registry._session import READ_SIZE, Session, iter_body_into
 
 __all__ = ["blob_size", "fetch_blob"]
 
@@ -37,6 +37,7 @@ class _Sink:
         self._out = out
         self._hash = hashlib.sha256()
         self.size = 0
+        self.buffer = bytearray(READ_SIZE)  # bodies are read into it, one piece at a time
         if offset:
             self._hash_prefix(offset)
 
@@ -54,7 +55,7 @@ class _Sink:
         except OSError as exc:  # io.UnsupportedOperation: opened "wb", not "r+b"
             raise InputError(f"cannot resume at byte {offset}: {exc} (open the file 'r+b')") from None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
         self._out.write(data)
         self.size += len(data)
@@ -133,7 +134,7 @@ def _stream(
         skip = _skip(url, response, sink.size)
         if limit[0] is None:
             limit[0] = _total_size(response)
-        for chunk in iter_body(response):
+        for chunk in iter_body_into(response, sink.buffer):
             if skip:
                 dropped = min(skip, len(chunk))
                 chunk, skip = chunk[dropped:], skip - dropped

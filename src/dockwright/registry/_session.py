@@ -28,10 +28,20 @@ import httpx
 
 from dockwright.errors import InputError
 from dockwright.net.http import RetryPolicy, call_with_retry
+from dockwright.net.transport import read_into
 from dockwright.registry._auth_protocol import Authenticator
 from dockwright.registry._errors import NotFoundError, RegistryError, status_error, transport_error
 
-__all__ = ["READ_SIZE", "Body", "Session", "iter_body", "read_capped", "tls_context", "use_large_reads"]
+__all__ = [
+    "READ_SIZE",
+    "Body",
+    "Session",
+    "iter_body",
+    "iter_body_into",
+    "read_capped",
+    "tls_context",
+    "use_large_reads",
+]
 
 T = TypeVar("T")
 Body = Callable[[], bytes | Iterable[bytes]]
@@ -287,5 +297,14 @@ def iter_body(response: httpx.Response) -> Iterator[bytes]:
         return
     try:
         yield from response.iter_raw()
+    except httpx.TransportError as exc:
+        raise transport_error(response.request.method, str(response.request.url), exc) from exc
+
+
+def iter_body_into(response: httpx.Response, buffer: bytearray) -> Iterator[memoryview]:
+    """Like :func:`iter_body`, but as views of ``buffer`` when the transport can fill it
+    (:func:`~dockwright.net.transport.read_into`): each view is valid until the next."""
+    try:
+        yield from read_into(response, buffer)
     except httpx.TransportError as exc:
         raise transport_error(response.request.method, str(response.request.url), exc) from exc

@@ -29,6 +29,7 @@ import httpx
 from dockwright import __version__
 from dockwright.errors import DigestMismatchError, InputError
 from dockwright.net.http import RetryPolicy
+from dockwright.net.transport import DirectTransport
 from dockwright.oci.descriptor import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -111,10 +112,15 @@ class RegistryClient:
         validate_registry(registry)
         self.registry = registry
         use_large_reads()
+        context = tls_context(verify=tls_verify, cert_dir=cert_dir)
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        if transport is None:  # downloads read into our buffers; uploads go through httpcore
+            fallback = httpx.HTTPTransport(verify=context, limits=limits)
+            transport = DirectTransport(ssl_context=context, fallback=fallback, max_idle=max_connections)
         client = httpx.Client(
-            verify=tls_context(verify=tls_verify, cert_dir=cert_dir),
+            verify=context,  # for the proxies httpx mounts from the environment
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"User-Agent": f"dockwright/{__version__}", "Accept-Encoding": "identity"},
             follow_redirects=False,
             transport=transport,
