@@ -248,3 +248,30 @@ def test_reader_tag_errors(tmp_path: Path) -> None:
         read_oci_layout(target)
     with pytest.raises(InputError, match="oci-layout file is missing"):
         read_oci_layout(tmp_path)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new layout", "into an existing layout"])
+def test_every_blob_is_on_disk_before_the_layout_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    target = tmp_path / "out"
+    if existing:
+        _publish(target, "v1")
+    synced: set[int] = set()  # inodes
+    published: list[Path] = []
+    real_fsync, real_rename = os.fsync, Path.rename
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.add(os.fstat(fd).st_ino)
+
+    def rename(self: Path, to: Path) -> Path:  # how a staged blob or the staging dir gets its name
+        files = [self] if self.is_file() else [p for p in self.rglob("*") if p.is_file()]
+        assert [p.name for p in files if p.stat().st_ino not in synced] == []
+        published.extend(files)
+        return real_rename(self, to)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(Path, "rename", rename)
+    _publish(target, "v2", b"new content")
+    assert len([p for p in published if p.parent.name == "sha256"]) == 3  # layer, config, manifest
