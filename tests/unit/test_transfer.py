@@ -482,3 +482,23 @@ def test_the_rich_reporter_takes_every_hook(image) -> None:
         reporter.blob_skipped(descriptor)
         reporter.blob_mounted(descriptor, "other/repo")
         reporter.manifest_done(ManifestBytes.of(built.manifest))
+
+
+def test_threads_asking_for_one_registry_share_one_client() -> None:
+    from dockwright.registry.endpoints import Connections
+
+    start = threading.Barrier(8)
+    clients: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        clients.append(connections("127.0.0.1:5000"))
+
+    with Connections(RegistryOptions()) as connections:
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(clients) == 8 and len({id(c) for c in clients}) == 1
+        assert connections("127.0.0.2:5000") is not clients[0]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dockwright.registry.credentials import Credentials
     from dockwright.registry.endpoints import Connections
     from dockwright.registry.transfer import TransferReporter, TransferSummary
+    from dockwright.trust.location import TrustLocation
 
 __all__ = ["register"]
 
@@ -221,27 +222,49 @@ def _transfer(obj: dict[str, Any] | None, source: str, destination: str, flags: 
             from dockwright.cli.trust_cmds import verify_for_copy
 
             source = verify_for_copy(source, flags["verify"], connect)
+        carry_trust = _carry_trust(source, destination, connect) if flags["with_referrers"] else None
         with _reporter(quiet) as reporter:
             summary = run(
                 lambda: copy(source, destination, connect=connect, options=options, reporter=reporter)
             )
-        if flags["with_referrers"]:
-            _carry_trust(source, destination, connect)
+        if carry_trust is not None:
+            carry_trust()
     _print_summary(summary, source, destination, time.monotonic() - started, flags["as_json"])
 
 
-def _carry_trust(source: str, destination: str, connect: Connections) -> None:
-    """Copy the ``tuf-*`` metadata along when both ends are docker:// or oci: (quietly if none)."""
-    from dockwright.trust.location import copy_trust_metadata, open_location
+def _carry_trust(source: str, destination: str, connect: Connections) -> Callable[[], None]:
+    """Start carrying the ``tuf-*`` metadata along (both ends docker:// or oci:; quiet if none).
+
+    The source's metadata is listed on a thread while the image is copied; the function returned
+    copies what the destination lacks, once the image is in place.
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
     ends = ("docker://", "oci:")
     if not (source.startswith(ends) and destination.startswith(ends)):
-        return
-    copied = run(
-        lambda: copy_trust_metadata(open_location(source, connect), open_location(destination, connect))
-    )
-    if copied:
-        err_console.print(f"copied {len(copied)} TUF metadata file(s)", soft_wrap=True, markup=False)
+        return lambda: None
+
+    def list_source() -> tuple[TrustLocation, list[str]]:
+        from dockwright.trust.location import open_location
+
+        located = open_location(source, connect)
+        return located, located.store.names()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockwright-trust")
+    listing = pool.submit(list_source)
+
+    def finish() -> None:
+        from dockwright.trust.location import copy_trust_metadata, open_location
+
+        located, names = run(listing.result)
+        pool.shutdown()  # its thread is done: join it, so the process can end at once
+        copied = run(
+            lambda: copy_trust_metadata(located, open_location(destination, connect), source_names=names)
+        )
+        if copied:
+            err_console.print(f"copied {len(copied)} TUF metadata file(s)", soft_wrap=True, markup=False)
+
+    return finish
 
 
 def _print_summary(

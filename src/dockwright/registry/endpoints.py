@@ -131,13 +131,17 @@ class _LazyAuth:
 
 
 class Connections:
-    """One registry client per registry, made on first use and closed by :meth:`close`."""
+    """One registry client per registry, made on first use and closed by :meth:`close`.
+
+    Thread-safe: threads asking for the same registry share one client.
+    """
 
     def __init__(self, options: RegistryOptions | None = None) -> None:
         """Connect with ``options`` (defaults: TLS verified, stored credentials)."""
         self.options = options or RegistryOptions()
         self._clients: dict[str, RegistryClient] = {}
         self._auths: list[_LazyAuth] = []
+        self._lock = threading.Lock()
 
     def __call__(self, registry: str) -> RegistryClient:
         """The client for ``registry`` (credentials are looked up when the registry asks for them).
@@ -146,21 +150,24 @@ class Connections:
             InputError: the certificate directory is unusable (the auth file is read, and a
                 malformed one reported, on the registry's first ``401``).
         """
-        if registry not in self._clients:
-            o = self.options
-            auth = _LazyAuth(lambda: self._auth_for(registry))
-            self._auths.append(auth)
-            self._clients[registry] = RegistryClient(
-                registry,
-                plain_http=uses_plain_http(registry, o),
-                tls_verify=o.tls_verify,
-                cert_dir=o.cert_dir,
-                auth=auth,
-                retry=o.retry,
-                max_connections=o.max_connections,
-                timeout=o.timeout,
-            )
-        return self._clients[registry]
+        with self._lock:
+            return self._clients.get(registry) or self._connect(registry)
+
+    def _connect(self, registry: str) -> RegistryClient:
+        o = self.options
+        auth = _LazyAuth(lambda: self._auth_for(registry))
+        self._auths.append(auth)
+        client = self._clients[registry] = RegistryClient(
+            registry,
+            plain_http=uses_plain_http(registry, o),
+            tls_verify=o.tls_verify,
+            cert_dir=o.cert_dir,
+            auth=auth,
+            retry=o.retry,
+            max_connections=o.max_connections,
+            timeout=o.timeout,
+        )
+        return client
 
     def _auth_for(self, registry: str) -> RegistryAuth:
         o = self.options

@@ -69,15 +69,22 @@ def open_location(ref: str, connect: ClientConnector | None) -> TrustLocation:
     )
 
 
-def copy_trust_metadata(source: TrustLocation, target: TrustLocation) -> list[str]:
+def copy_trust_metadata(
+    source: TrustLocation, target: TrustLocation, *, source_names: Sequence[str] | None = None
+) -> list[str]:
     """Copy the ``tuf-*`` metadata of ``source`` that ``target`` lacks (and the timestamp, last).
 
     Versioned files never change, so only new ones and ``timestamp.json`` are copied.
 
+    Args:
+        source: where the metadata is.
+        target: where it goes.
+        source_names: ``source.store.names()``, when the caller listed them already.
+
     Returns:
         The file names copied; empty when ``source`` holds no trust data.
     """
-    names = source.store.names()
+    names = source.store.names() if source_names is None else source_names
     if "timestamp.json" not in names:
         return []
     have = set(target.store.names())
