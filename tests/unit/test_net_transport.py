@@ -235,3 +235,17 @@ def test_read_into_accepts_answers_of_other_transports() -> None:
             assert _digest_of(response, direct=False) == (hashlib.sha256(BODY).hexdigest(), len(BODY))
         response = client.get("http://registry.invalid/blob")  # read already
         assert b"".join(bytes(v) for v in read_into(response, bytearray(10))) == BODY
+
+
+def test_a_registry_client_behind_a_proxy_sends_through_it(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwright.registry.client import RegistryClient
+
+    proxy = serve({"http://registry.invalid/v2/": lambda h: _send(h, b"{}")})  # absolute-form targets
+    monkeypatch.setenv("HTTP_PROXY", _url(proxy, ""))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with RegistryClient("registry.invalid", plain_http=True) as client:
+        client.ping()
+    assert proxy.requests == [("GET", "http://registry.invalid/v2/")]

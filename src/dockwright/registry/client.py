@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,11 +115,14 @@ class RegistryClient:
         use_large_reads()
         context = tls_context(verify=tls_verify, cert_dir=cert_dir)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        if transport is None:  # downloads read into our buffers; uploads go through httpcore
+        if transport is None and not _proxy_in_environment():
+            # downloads read into our buffers; uploads go through httpcore. httpx mounts no
+            # proxies from the environment beside a transport it is given, so with a proxy set
+            # the client keeps httpx's own transports.
             fallback = httpx.HTTPTransport(verify=context, limits=limits)
             transport = DirectTransport(ssl_context=context, fallback=fallback, max_idle=max_connections)
         client = httpx.Client(
-            verify=context,  # for the proxies httpx mounts from the environment
+            verify=context,
             timeout=httpx.Timeout(timeout),
             limits=limits,
             headers={"User-Agent": f"dockwright/{__version__}", "Accept-Encoding": "identity"},
@@ -390,3 +394,8 @@ class RegistryClient:
     def _page(self, url: str, repository: str) -> tuple[httpx.Response, bytes]:
         response = self._session.open("GET", url, scope=pull_scope(repository), missing=RepositoryNotFound)
         return response, read_document(response, "tag list")
+
+
+def _proxy_in_environment() -> bool:
+    """Whether ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY`` (any case) is set, as httpx reads them."""
+    return any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
