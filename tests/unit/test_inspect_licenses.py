@@ -59,3 +59,14 @@ def test_classifying_imports_no_cyclonedx_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_load_tables_builds_the_expression_tokenizer_too() -> None:
+    # Else the first expression checked builds it, after the image is read (about 4 ms).
+    script = (
+        "from dockwright.inspect.sbom import licenses\n"
+        "licenses.load_tables()\n"
+        "print(licenses._licensing().advanced_tokenizer is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

@@ -315,7 +315,7 @@ class _Child:
     def _read(self, index: int) -> tuple[list[Entry], LayerEnd]:
         blob = self._source.layers[index]
         with self._source.open_layer(index) as stream:
-            stream.hash_in_thread = False  # the stream's thread inflates; this one hashes the tar
+            stream.hash_in_thread = False  # the stream's thread inflates; this one hashes blob and tar
             with tar_errors(blob, stream):
                 entries, end = self._entries(stream)
                 stream.finish()

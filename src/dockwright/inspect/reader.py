@@ -177,9 +177,10 @@ def read_image(
                     layer = reading.apply_job(blob, job, record=record)
                 else:
                     with source.open_layer(blob.index) as stream:
-                        # Without file hashes the reader waits on the thread: hashing the tar here helps.
+                        # Without file hashes the reader waits on the thread: hashing blob and tar here helps.
                         stream.hash_in_thread = hash_files
-                        if side is None:  # once the first stream inflates, not to delay its start
+                        if side is None:  # once the first stream inflates: not to delay its start
+                            stream.start()
                             side = _side_thread(meanwhile)
                         layer = reading.read_layer(blob, stream, record=record)
                 if cache is not None and layer is not None:
