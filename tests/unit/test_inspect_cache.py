@@ -319,3 +319,34 @@ def test_zlib_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (name, errors) == ("zlib", (zlib.error,))
     d = new()
     assert d.decompress(gzip.compress(b"hello")) == b"hello"
+
+
+def test_the_temporary_files_of_a_killed_writer_are_removed_and_no_others(tmp_path: Path) -> None:
+    cache = LayerCache(tmp_path)
+    hex64 = "a" * 64
+    names = [f".{hex64}.v{FORMAT}.{pid}.x_1Yz.tmp" for pid in (41, 4, 411)]
+    names += [f"{hex64}.v{FORMAT}", ".41.tmp", f".{hex64}.v{FORMAT}.41.x_1Yz.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    cache.discard_temporaries(41)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    LayerCache(tmp_path / "never-written").discard_temporaries(41)  # no directory: nothing to do
+
+
+def test_an_entry_is_written_through_a_temporary_file_named_after_its_writer(
+    image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    prefixes: list[str] = []
+    real = tempfile.mkstemp
+
+    def mkstemp(*args: object, prefix: str, **kwargs: object) -> tuple[int, str]:
+        prefixes.append(prefix)
+        return real(*args, prefix=prefix, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    read_image(image, cache=LayerCache(tmp_path))
+    assert prefixes  # the layers this process read, at least (the child writes those it read)
+    assert {p.split(".")[3] for p in prefixes} == {str(os.getpid())}
+    assert all(p.startswith(".") and p.endswith(".") and len(p.split(".")) == 5 for p in prefixes)

@@ -142,12 +142,13 @@ def test_no_child_is_forked_while_another_thread_runs(
 
 
 @pytest.mark.parametrize("hash_files", [True, False])
-def test_cache_entries_are_the_same_bytes_whoever_encodes_them(
+def test_cache_entries_are_the_same_bytes_whoever_encodes_and_stores_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_files: bool
 ) -> None:
-    """The child encodes the cache entries of its layers; one that has not arrived when the reader
-    stores it is encoded by the reader: the same bytes. (A layer-by-layer read may keep more bytes:
-    lib/want/x is wanted through a symlink the child cannot see.)"""
+    """The child encodes and stores the cache entries of its layers; one it has not stored when the
+    reader has applied every layer is stored by the reader, as the child encoded it, or encoded by
+    the reader if that has not arrived either: the same bytes. (A layer-by-layer read may keep more
+    bytes: lib/want/x is wanted through a symlink the child cannot see.)"""
     from dockwright.inspect import _layer_workers, reader
     from dockwright.inspect._layer_cache import LayerCache
     from tests.unit.reader_modes import NoWorkers
@@ -155,37 +156,88 @@ def test_cache_entries_are_the_same_bytes_whoever_encodes_them(
     layers = [[m for m in layer if m.kind != "sparse"] for layer in _tricky_layers()]
     make_layout(tmp_path / "img", layers)
     ref = f"oci:{tmp_path / 'img'}:latest"
-    real_head = _layer_workers.LayerWorkers.cache_head
-    from_child: list[int] = []
+    Workers = _layer_workers.LayerWorkers
+    real_head, real_stored, real_run = Workers.cache_head, Workers.stored, _layer_workers._Child.run
+    by_child: dict[str, list[int]] = {"child": [], "head": []}
+
+    def wait(self: _layer_workers.LayerWorkers, kind: str, index: int) -> None:
+        with self._arrived:
+            self._arrived.wait_for(lambda: (kind, index) in self._messages or self._ended)
+
+    def child_stored(self: _layer_workers.LayerWorkers, index: int) -> bool:
+        wait(self, "stored", index)
+        stored = real_stored(self, index)
+        by_child["child"].extend([index] if stored else [])
+        return stored
 
     def child_head(self: _layer_workers.LayerWorkers, index: int) -> bytes | None:
-        with self._arrived:  # wait for the child's encoding
-            self._arrived.wait_for(lambda: ("cache-head", index) in self._messages or self._ended)
+        wait(self, "cache-head", index)
         head = real_head(self, index)
-        from_child.extend([index] if head is not None else [])
+        by_child["head"].extend([index] if head is not None else [])
         return head
 
-    def no_head(self: _layer_workers.LayerWorkers, index: int) -> bytes | None:
-        return None
+    def run_storing_in(cache: LayerCache | None) -> object:
+        def run(self: _layer_workers._Child, indexes: list[int], _: LayerCache | None) -> None:
+            real_run(self, indexes, cache)
+
+        return run
 
     monkeypatch.setattr(reader, "_PARALLEL_FROM", 1)
-    monkeypatch.setattr(reader, "LayerWorkers", _layer_workers.LayerWorkers)
+    monkeypatch.setattr(reader, "LayerWorkers", Workers)
     monkeypatch.setattr(_layer_workers, "_alone", lambda: True)
     results = {}
-    for encoder, head in [("child", child_head), ("reader", no_head)]:
-        monkeypatch.setattr(_layer_workers.LayerWorkers, "cache_head", head)
-        cache = LayerCache(tmp_path / encoder)
-        results[encoder] = read_image(ref, wanted=_wanted, hash_files=hash_files, cache=cache)
+    for how, stored, head, run in [
+        ("child", child_stored, real_head, real_run),  # the child stores them
+        ("head", lambda *_: False, child_head, run_storing_in(LayerCache(tmp_path / "elsewhere"))),
+        ("reader", lambda *_: False, real_head, run_storing_in(None)),  # no head: the reader encodes
+    ]:
+        monkeypatch.setattr(Workers, "stored", stored)
+        monkeypatch.setattr(Workers, "cache_head", head)
+        monkeypatch.setattr(_layer_workers._Child, "run", run)
+        results[how] = read_image(
+            ref, wanted=_wanted, hash_files=hash_files, cache=LayerCache(tmp_path / how)
+        )
     monkeypatch.setattr(reader, "LayerWorkers", NoWorkers)
     results["serial"] = read_image(
         ref, wanted=_wanted, hash_files=hash_files, cache=LayerCache(tmp_path / "serial")
     )
-    assert from_child == [1, 2]
-    assert results["child"] == results["reader"] == results["serial"]
+    assert by_child == {"child": [1, 2], "head": [1, 2]}
+    assert results["child"] == results["head"] == results["reader"] == results["serial"]
     files = {how: {p.name: p.read_bytes() for p in (tmp_path / how).iterdir()} for how in results}
     assert len(files["serial"]) == 3
-    assert files["child"] == files["reader"]
+    assert files["child"] == files["head"] == files["reader"]
     assert files["child"].keys() == files["serial"].keys()
+    elsewhere = {p.name: p.read_bytes() for p in (tmp_path / "elsewhere").iterdir()}
+    assert len(elsewhere) == 2
+    assert elsewhere.items() <= files["child"].items()
+
+
+def test_a_child_killed_while_it_stores_an_entry_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader stores what the child did not, and removes what the child was writing."""
+    import time
+
+    from dockwright.inspect import _layer_workers, reader
+    from dockwright.inspect._layer_cache import LayerCache
+
+    reader_pid = os.getpid()
+    real_replace = Path.replace
+
+    def replace(self: Path, target: str | os.PathLike[str]) -> Path:
+        if os.getpid() != reader_pid:  # the child, its temporary file written: killed before it is renamed
+            time.sleep(60)
+        return real_replace(self, target)
+
+    monkeypatch.setattr(reader, "_PARALLEL_FROM", 1)
+    monkeypatch.setattr(reader, "LayerWorkers", _layer_workers.LayerWorkers)
+    monkeypatch.setattr(_layer_workers, "_alone", lambda: True)
+    monkeypatch.setattr(Path, "replace", replace)
+    make_layout(tmp_path / "img", [[M("a", b"1" * 100_000)], [M("b", b"2")], [M("c", b"3")]])
+    cache = LayerCache(tmp_path / "cache")
+    cold = read_image(f"oci:{tmp_path / 'img'}", cache=cache)
+    assert sorted(p.name.rpartition(".")[2] for p in cache.root.iterdir()) == ["v1", "v1", "v1"]
+    assert read_image(f"oci:{tmp_path / 'img'}", cache=cache) == cold
 
 
 def test_meanwhile_runs_after_the_fork_and_has_ended_when_the_read_returns(
@@ -227,25 +279,30 @@ def test_an_error_in_meanwhile_does_not_change_the_read(tmp_path: Path) -> None:
     assert set(read_image(f"oci:{tmp_path / 'img'}", meanwhile=broken).files) >= {"a", "b"}
 
 
-@pytest.mark.parametrize("cache_entries", [True, False])
-def test_the_child_encodes_cache_entries_only_for_a_reader_that_keeps_a_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_entries: bool
+@pytest.mark.parametrize("with_cache", [True, False])
+def test_the_child_encodes_and_stores_cache_entries_only_for_a_reader_that_keeps_a_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cache: bool
 ) -> None:
     from dockwright.inspect import _layer_workers
+    from dockwright.inspect._layer_cache import LayerCache
     from dockwright.inspect.source import open_image
 
     monkeypatch.setattr(_layer_workers, "_alone", lambda: True)
     make_layout(tmp_path / "img", [[M("a", b"1")], [M("b", b"2")], [M("c", b"3")]])
+    cache = LayerCache(tmp_path / "cache") if with_cache else None
     with open_image(f"oci:{tmp_path / 'img'}") as source:
         workers = _layer_workers.LayerWorkers(
-            source, [0, 1, 2], wanted=lambda path: False, max_kept=1 << 20, hash_files=False,
-            cache_entries=cache_entries,
-        )  # fmt: skip
+            source, [0, 1, 2], wanted=lambda path: False, max_kept=1 << 20, hash_files=False, cache=cache
+        )
         try:
             by_child = [i for i in (1, 2) if workers.take(i) is not None]
             assert by_child  # at least the last layer
             with workers._arrived:  # everything the child sends has come once the pipe closes
                 assert workers._arrived.wait_for(lambda: workers._ended, timeout=30)
-            assert [workers.cache_head(i) is not None for i in by_child] == [cache_entries] * len(by_child)
+            assert [workers.cache_head(i) is not None for i in by_child] == [with_cache] * len(by_child)
+            assert [workers.stored(i) for i in by_child] == [with_cache] * len(by_child)
+            digests = {source.layers[i].digest.removeprefix("sha256:") for i in by_child}
         finally:
             workers.close()
+    stored = {p.name.partition(".")[0] for p in (tmp_path / "cache").iterdir()} if with_cache else set()
+    assert stored == (digests if with_cache else set())

@@ -9,12 +9,13 @@ checking that the blob it has still hashes to that digest (a cached result is ne
 that changed); see :mod:`dockwright.inspect.reader`.
 
 Layout: ``ROOT/<hex of the blob's sha256>.v<FORMAT>``, one file per layer, written to a temporary
-file and renamed into place (readers see the old file or the new one, never half of one). A file
-is a magic line, the lengths of its two parts, the sha256 of both, then a JSON document (the
-members) and the kept bytes. A file that is truncated, corrupt, of another format or for another
-digest is ignored (and overwritten by the next read). :func:`encode` builds a file's bytes (an
-:class:`EncodedLayer`), which :meth:`LayerCache.store` writes; whoever read the layer may encode
-it, so that storing costs the reader only the write. The directory is bounded: after a write,
+file (named after the process writing it) and renamed into place (readers see the old file or the
+new one, never half of one). A file is a magic line, the lengths of its two parts, the sha256 of
+both, then a JSON document (the members) and the kept bytes. A file that is truncated, corrupt,
+of another format or for another digest is ignored (and overwritten by the next read).
+:func:`encode` builds a file's bytes (an :class:`EncodedLayer`), which :meth:`LayerCache.store`
+writes; whoever read the layer may encode it (and write it: the layer workers' child process
+does), so that storing costs the reader little or nothing. The directory is bounded: after a write,
 the least recently used files are removed until the rest fit in ``max_bytes`` (1 GiB by default);
 each file is bounded by what the reader keeps (``max_wanted_bytes``) plus a few hundred bytes per
 path.
@@ -44,6 +45,7 @@ FORMAT = 1
 _MAGIC = b"dockwright-layer-index\n"
 _LENGTHS = 16  # two 8-byte big-endian lengths
 _SHA = 32
+_TMP = ".tmp"
 _HEX64 = re.compile(r"sha256:([0-9a-f]{64})")
 
 Member = tuple[str, str, int, int, int, int, str, str, int]
@@ -118,15 +120,20 @@ class LayerCache:
             os.utime(path)  # recently used: pruned last
         return layer
 
-    def store(self, layer: CachedLayer | EncodedLayer) -> None:
-        """Write the entry for ``layer.digest`` atomically, then prune; failures are ignored."""
+    def store(self, layer: CachedLayer | EncodedLayer) -> bool:
+        """Write the entry for ``layer.digest`` atomically, then prune; failures are ignored.
+
+        Returns:
+            Whether the entry was written.
+        """
         path = self._path(layer.digest)
         if path is None:
-            return
+            return False
         encoded = layer if isinstance(layer, EncodedLayer) else encode(layer)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
+            prefix = f".{path.name}.{os.getpid()}."  # see discard_temporaries
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TMP, dir=self.root)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(encoded.head)
@@ -137,7 +144,16 @@ class LayerCache:
                 raise
             self._prune(keep=path)
         except OSError:
-            return  # a cache that cannot be written only costs time
+            return False  # a cache that cannot be written only costs time
+        return True
+
+    def discard_temporaries(self, pid: int) -> None:
+        """Remove the temporary files a process ``pid`` killed while storing left behind."""
+        with contextlib.suppress(OSError), os.scandir(self.root) as it:
+            for entry in it:
+                parts = entry.name.split(".")  # .HEX.vN.PID.RANDOM.tmp
+                if entry.name.endswith(_TMP) and len(parts) == 6 and parts[3] == str(pid):
+                    Path(entry.path).unlink(missing_ok=True)
 
     def _prune(self, keep: Path) -> None:
         entries: list[tuple[float, int, Path]] = []

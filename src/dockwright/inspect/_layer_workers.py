@@ -10,11 +10,13 @@ blob hashed, inflated, tar hashed, both digests checked), prepares each member f
 hashed and kept) and sends the layer's entries through a pipe; a thread of the reader's unpickles
 them as they come. The reader applies them in layer order through the same code as a streamed or
 cached layer, so the merged tree, the warnings and the layer accounting are those of a read one
-layer after another. Then the child encodes the cache entry of each layer it read
-(:func:`~dockwright.inspect._layer_cache.encode`, all but the kept bytes, which the reader has) at
-the lowest priority, on a core the reader leaves idle, and sends it too: a reader that keeps a
-layer cache stores it as it is (one that arrives too late is encoded by the reader, to the same
-bytes). A reader without a cache asks for no entries.
+layer after another. Then, for a reader that keeps a layer cache, the child encodes the cache entry
+of each layer it read (:func:`~dockwright.inspect._layer_cache.encode`) at the lowest priority, on a
+core the reader leaves idle, sends its head (all but the kept bytes, which the reader has) and
+stores the entry in the cache itself, so the reader, busy applying the layers, need not write it.
+Once it has applied every layer, the reader stores those the child has not stored yet (as the child
+encoded them, or encoded by itself if they come too late: the same bytes either way). A child
+killed while it writes leaves no temporary file: the reader removes them.
 
 The child does not know the merged tree: it keeps the bytes of members whose *name* is wanted (or
 is an os-release file), up to half of the reader's budget. A member the reader wants through a
@@ -52,7 +54,7 @@ from typing import cast
 
 from dockwright.inspect._image_source import ImageSource
 from dockwright.inspect._late_reads import MAX_OS_RELEASE, OS_RELEASE
-from dockwright.inspect._layer_cache import CachedLayer, EncodedLayer, encode
+from dockwright.inspect._layer_cache import CachedLayer, EncodedLayer, LayerCache, encode
 from dockwright.inspect._layer_entries import FILE, Entry, entry_of_header, kept_bytes, member_of, with_data
 from dockwright.inspect._layer_stream import LayerStream
 from dockwright.inspect._tarsafe import check_end, tar_errors
@@ -63,10 +65,12 @@ __all__ = ["LayerEnd", "LayerJob", "LayerWorkers", "read_member_data", "split"]
 _LENGTH = 8  # bytes of the big-endian length before each message
 # Messages from the child, pickled, each (kind, layer index, ...): (_ENTRIES, index, entries,
 # LayerEnd) for each layer it read, in order, or (_STOPPED, index) for the one it leaves to the
-# reader (and the ones after it); then (_CACHE_HEAD, index, head) for each layer it read.
+# reader (and the ones after it); then, for a reader with a cache, (_CACHE_HEAD, index, head) for
+# each layer it read, each followed by (_STORED, index) once the child has stored it.
 _ENTRIES = "entries"
 _STOPPED = "stopped"
 _CACHE_HEAD = "cache-head"
+_STORED = "stored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,11 @@ class LayerJob:
         self._workers = workers
         self._index = index
 
+    def store(self, cache: LayerCache) -> None:
+        """Put the layer's entry in ``cache`` (the workers'), unless the child has stored it there."""
+        if not self._workers.stored(self._index):
+            cache.store(self.cache_entry())
+
     def cache_entry(self) -> EncodedLayer:
         """The layer's entry for the cache: as the child encoded it if that has arrived, else
         encoded here; the same bytes either way."""
@@ -172,12 +181,13 @@ class LayerWorkers:
         wanted: Callable[[str], bool],
         max_kept: int,
         hash_files: bool,
-        cache_entries: bool = True,
+        cache: LayerCache | None = None,
     ) -> None:
-        """Fork the child (or not, see the module docstring); ``cache_entries=False`` when the
-        reader keeps no layer cache, so the child does not encode entries nobody stores."""
+        """Fork the child (or not, see the module docstring); ``cache`` is the reader's layer
+        cache (None: the child encodes no entries, since nobody stores them)."""
         self._order = split(indexes, [source.layers[i].size for i in indexes])
         self._hash_files = hash_files
+        self._cache = cache
         self._arrived = threading.Condition()
         self._messages: dict[tuple[str, int], tuple[object, ...]] = {}
         self._ended = False  # the pipe is closed: no more messages
@@ -199,7 +209,7 @@ class LayerWorkers:
             code = 1
             try:
                 os.close(read_end)
-                _Child(source, wanted, max_kept // 2, hash_files, write_end).run(self._order, cache_entries)
+                _Child(source, wanted, max_kept // 2, hash_files, write_end).run(self._order, cache)
                 code = 0
             finally:
                 os._exit(code)
@@ -228,6 +238,11 @@ class LayerWorkers:
             got = self._messages.pop((_CACHE_HEAD, index), None)
         return cast(bytes, got[0]) if got is not None else None
 
+    def stored(self, index: int) -> bool:
+        """Whether the child has stored the cache entry of layer ``index``."""
+        with self._arrived:
+            return (_STORED, index) in self._messages
+
     def _wait(self, index: int) -> tuple[object, ...] | None:
         """The entries of layer ``index`` (waiting for them), or None if the child stopped before."""
         key = (_ENTRIES, index)
@@ -239,11 +254,14 @@ class LayerWorkers:
     def close(self) -> None:
         """Stop the child (if it still runs) and reap it; wait for the collecting thread."""
         if self._pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._pid, 0)
+            pid, status = self._pid, 0
             self._pid = 0
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                status = os.waitpid(pid, 0)[1]
+            if self._cache is not None and os.WIFSIGNALED(status):  # killed, maybe while storing
+                self._cache.discard_temporaries(pid)
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -284,9 +302,9 @@ class _Child:
         self._hash_files = hash_files
         self._fd = fd
 
-    def run(self, indexes: list[int], cache_entries: bool) -> None:
-        """Read and send the layers ``indexes`` in order, then (with ``cache_entries``) the cache
-        entries of those read."""
+    def run(self, indexes: list[int], cache: LayerCache | None) -> None:
+        """Read and send the layers ``indexes`` in order, then (with a ``cache``) the heads of the
+        cache entries of those read, storing each entry in ``cache``."""
         read: list[tuple[int, list[Entry], LayerEnd]] = []
         for index in indexes:
             try:
@@ -295,22 +313,22 @@ class _Child:
                 self._send((_STOPPED, index))
                 break
             self._send((_ENTRIES, index, entries, end))
-            if cache_entries:
+            if cache is not None and self._source.layers[index].digest:  # as the reader would store
                 read.append((index, entries, end))
         # The reader needs the cache entries only after its own layers: until then, take only a
         # core it leaves idle (it encodes an entry itself if this one comes too late).
         os.nice(19)
         for index, entries, end in read:
-            self._send((_CACHE_HEAD, index, self._cache_head(entries, end)))
+            encoded = encode(_cached_layer(entries, end, self._hash_files))
+            self._send((_CACHE_HEAD, index, encoded.head))
+            if cache is not None and cache.store(encoded):
+                self._send((_STORED, index))
 
     def _send(self, message: tuple[object, ...]) -> None:
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         data = memoryview(len(body).to_bytes(_LENGTH, "big") + body)
         while data:
             data = data[os.write(self._fd, data) :]
-
-    def _cache_head(self, entries: list[Entry], end: LayerEnd) -> bytes:
-        return encode(_cached_layer(entries, end, self._hash_files)).head
 
     def _read(self, index: int) -> tuple[list[Entry], LayerEnd]:
         blob = self._source.layers[index]

@@ -21,7 +21,9 @@ What this module does not do: read tars or blobs, hash data, or decide which fil
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Callable
 
 from dockwright.inspect.model import FileKind, FileRecord, Warning_
 
@@ -30,6 +32,43 @@ __all__ = ["MAX_SYMLINK_HOPS", "Inode", "MergedTree", "SymlinkLoopError", "Warni
 MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
 _WARNINGS_PER_CODE = 50
 _DIR_MODE = 0o755
+_DIR, _SYMLINK = FileKind.DIR, FileKind.SYMLINK  # module names: an enum member's lookup is slower
+
+
+_Record = Callable[[str, FileKind, int, int, int, int, str, str, int, int], FileRecord]
+
+
+def _record_maker() -> _Record:
+    """``FileRecord(path=..., kind=..., ...)`` with every field given in order, less than half as
+    dear: the frozen dataclass's ``__init__`` sets each slot through ``object.__setattr__``, this
+    sets them through their slot descriptors (a record per path of the image is built)."""
+    names = ("path", "kind", "size", "mode", "uid", "gid", "link", "sha256", "layer", "added_in")
+    if tuple(field.name for field in dataclasses.fields(FileRecord)) != names:
+        raise RuntimeError("FileRecord's fields changed: update _record_maker")
+    slots = vars(FileRecord)
+    path, kind, size, mode, uid, gid, link, sha256, layer, added_in = (slots[n].__set__ for n in names)
+    new = object.__new__
+
+    def record(
+        p: str, k: FileKind, s: int, m: int, u: int, g: int, ln: str, h: str, la: int, a: int
+    ) -> FileRecord:
+        r: FileRecord = new(FileRecord)
+        path(r, p)
+        kind(r, k)
+        size(r, s)
+        mode(r, m)
+        uid(r, u)
+        gid(r, g)
+        link(r, ln)
+        sha256(r, h)
+        layer(r, la)
+        added_in(r, a)
+        return r
+
+    return record
+
+
+_record = _record_maker()
 
 
 class SymlinkLoopError(Exception):
@@ -69,14 +108,22 @@ class Inode:
 
     __slots__ = ("content", "fetch", "layer", "ordinal", "refs", "sha256", "size")
 
-    def __init__(self, *, layer: int, ordinal: int, size: int, sha256: str) -> None:
+    def __init__(
+        self,
+        layer: int,
+        ordinal: int,
+        size: int,
+        sha256: str,
+        content: bytes | None = None,
+        fetch: bool = False,
+    ) -> None:
         self.layer = layer
         self.ordinal = ordinal  # the member's position in the layer's tar, to read it again
         self.size = size
         self.sha256 = sha256
         self.refs = 0
-        self.content: bytes | None = None
-        self.fetch = False  # content wanted after the fact: read the layer again
+        self.content = content
+        self.fetch = fetch  # content wanted after the fact: read the layer again
 
 
 class _Node:
@@ -132,7 +179,7 @@ class MergedTree:
                 continue
             candidate = "/".join((*out, part))
             node = self.nodes.get(candidate)
-            if node is not None and node.record.kind is FileKind.SYMLINK and (stack or follow_last):
+            if node is not None and node.record.kind is _SYMLINK and (stack or follow_last):
                 hops += 1
                 if hops > MAX_SYMLINK_HOPS:
                     raise SymlinkLoopError(path)
@@ -154,13 +201,17 @@ class MergedTree:
         parent, _, name = path.rpartition("/")
         if parent:
             node = self.nodes.get(parent)
-            if node is None or node.record.kind is not FileKind.DIR:
+            if node is None or node.record.kind is not _DIR:
                 resolved = self._make_dirs(parent, path)
                 if resolved is None:
                     return None
                 real = f"{resolved}/{name}" if resolved else name
-        if self._touched is not None:
-            self._touch(real, self._touched)
+        touched = self._touched
+        if touched is not None:  # _touch, inlined: once per entry
+            ancestor = real
+            while ancestor and ancestor not in touched:
+                touched.add(ancestor)
+                ancestor = ancestor.rpartition("/")[0]
         return real
 
     def _make_dirs(self, parent: str, path: str) -> str | None:
@@ -174,19 +225,13 @@ class MergedTree:
             prefix = f"{prefix}/{part}" if prefix else part
             node = self.nodes.get(prefix)
             if node is None:
-                self._insert(prefix, FileKind.DIR, None, mode=_DIR_MODE, uid=0, gid=0)
-            elif node.record.kind is not FileKind.DIR:
+                self._insert(prefix, _DIR, None, _DIR_MODE, 0, 0, "", self.layer)
+            elif node.record.kind is not _DIR:
                 self.warnings.add(
                     "parent-not-dir", f"{prefix} is not a directory; {path} under it was skipped", path
                 )
                 return None
         return resolved
-
-    @staticmethod
-    def _touch(path: str, touched: set[str]) -> None:
-        while path and path not in touched:
-            touched.add(path)
-            path = path.rpartition("/")[0]
 
     # Entries -------------------------------------------------------------------------------------
 
@@ -203,12 +248,10 @@ class MergedTree:
     ) -> None:
         """Write an entry at ``path`` (a real path from :meth:`place`), replacing what was there."""
         existing = self.nodes.get(path)
-        if existing is not None and existing.record.kind is FileKind.DIR and kind is FileKind.DIR:
+        if existing is not None and existing.record.kind is _DIR and kind is _DIR:
             # What replace() would give, built directly (a directory has no size, hash or link).
             added_in = existing.record.added_in
-            existing.record = FileRecord(
-                path=path, kind=kind, mode=mode, uid=uid, gid=gid, layer=self.layer, added_in=added_in
-            )
+            existing.record = _record(path, kind, 0, mode, uid, gid, "", "", self.layer, added_in)
             return
         added_in = self.layer
         if existing is not None:
@@ -218,7 +261,7 @@ class MergedTree:
             self._remove(path, keep=None)
             if inode is not None:
                 inode.refs -= 1
-        self._insert(path, kind, inode, mode=mode, uid=uid, gid=gid, link=link, added_in=added_in)
+        self._insert(path, kind, inode, mode, uid, gid, link, added_in)
 
     def put_hardlink(self, path: str, target: str, *, mode: int, uid: int, gid: int) -> Inode | None:
         """Write a hard link at ``path`` to ``target`` (a normalized name, resolved here).
@@ -237,7 +280,7 @@ class MergedTree:
         if real == path:
             self.warnings.add("hardlink-to-self", f"{path} is a hard link to itself; skipped", path)
             return None
-        if node is not None and node.record.kind is FileKind.DIR:
+        if node is not None and node.record.kind is _DIR:
             self.warnings.add("hardlink-to-dir", f"{path} is a hard link to directory {real}; skipped", path)
             return None
         if node is None:
@@ -251,30 +294,19 @@ class MergedTree:
         path: str,
         kind: FileKind,
         inode: Inode | None,
-        *,
         mode: int,
         uid: int,
         gid: int,
-        link: str = "",
-        added_in: int | None = None,
+        link: str,
+        added_in: int,
     ) -> None:
-        size, sha = (inode.size, inode.sha256) if inode is not None else (0, "")
-        record = FileRecord(
-            path=path,
-            kind=kind,
-            size=size,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            link=link,
-            sha256=sha,
-            layer=self.layer,
-            added_in=self.layer if added_in is None else added_in,
-        )
-        self.nodes[path] = _Node(record, inode)
-        if inode is not None:
+        if inode is None:
+            record = _record(path, kind, 0, mode, uid, gid, link, "", self.layer, added_in)
+        else:
+            record = _record(path, kind, inode.size, mode, uid, gid, link, inode.sha256, self.layer, added_in)
             inode.refs += 1
-        if kind is FileKind.DIR:
+        self.nodes[path] = _Node(record, inode)
+        if kind is _DIR:
             self._children[path] = set()
         self._children[path.rpartition("/")[0]].add(path)
 
@@ -288,7 +320,7 @@ class MergedTree:
             self.warnings.add("symlink-loop", f"whiteout parent {parent} is a symlink loop", parent)
             return
         node = self.nodes.get(real_parent)
-        if real_parent and (node is None or node.record.kind is not FileKind.DIR):
+        if real_parent and (node is None or node.record.kind is not _DIR):
             return  # nothing below a missing directory or a file to delete
         target = f"{real_parent}/{name}" if real_parent else name
         if target in self.nodes:
@@ -327,7 +359,7 @@ class MergedTree:
     def _drop(self, path: str) -> None:
         node = self.nodes.pop(path)
         self._children[path.rpartition("/")[0]].discard(path)
-        if node.record.kind is FileKind.DIR:
+        if node.record.kind is _DIR:
             del self._children[path]
         inode = node.inode
         if inode is not None:

@@ -20,7 +20,7 @@ then applied here in layer order, so on two cores the layers are decompressed si
 the same result (and anything the child could not read is read here, as without it).
 
 With a :class:`~dockwright.inspect._layer_cache.LayerCache`, a layer read this way is stored in
-its parsed form under its blob digest (the child encodes the entries of its layers), and a later
+its parsed form under its blob digest (the child encodes and stores the entries of its layers), and a later
 read replays that form instead of decompressing the layer, after hashing the blob it finds (no
 decompression) and checking that it still has that digest, and that the config's diff_id is the
 one the cached tar had.
@@ -100,6 +100,7 @@ __all__ = ["LayerCache", "parse_os_release", "read_image"]
 _MAX_HOLE_BYTES = 4 << 30  # zeros hashed for sparse files, per image
 _PARALLEL_FROM = 2  # layers to read from blobs for the workers to pay off
 _KINDS = {DIRECTORY: FileKind.DIR, SYMLINK: FileKind.SYMLINK, DEVICE: FileKind.OTHER}
+_FILE_KIND = FileKind.FILE
 _Streamed = tuple[TarReader, TarHeader]  # a member just read from its tar, its data next
 
 
@@ -160,12 +161,13 @@ def read_image(
                     wanted=wanted,
                     max_kept=max_wanted_bytes,
                     hash_files=hash_files,
-                    cache_entries=cache is not None,
+                    cache=cache,
                 )
             if cache is not None:
                 cached = CachedLayers(source, cache, hash_files)
             if not unread:  # all from the cache: nothing to wait for, start it now
                 side = _side_thread(meanwhile)
+            from_child: list[LayerJob] = []  # their cache entries, stored by the child or below
             for blob in source.layers:
                 hit = cached.take(blob) if cached is not None else None
                 if hit is not None:
@@ -174,17 +176,22 @@ def read_image(
                 record = cache is not None and bool(blob.digest)
                 job = workers.take(blob.index) if workers is not None else None
                 if job is not None:
-                    layer = reading.apply_job(blob, job, record=record)
-                else:
-                    with source.open_layer(blob.index) as stream:
-                        # Without file hashes the reader waits on the thread: hashing blob and tar here helps.
-                        stream.hash_in_thread = hash_files
-                        if side is None:  # once the first stream inflates: not to delay its start
-                            stream.start()
-                            side = _side_thread(meanwhile)
-                        layer = reading.read_layer(blob, stream, record=record)
+                    reading.apply_job(blob, job)
+                    if record:
+                        from_child.append(job)
+                    continue
+                with source.open_layer(blob.index) as stream:
+                    # Without file hashes the reader waits on the thread: hashing blob and tar here helps.
+                    stream.hash_in_thread = hash_files
+                    if side is None:  # once the first stream inflates: not to delay its start
+                        stream.start()
+                        side = _side_thread(meanwhile)
+                    layer = reading.read_layer(blob, stream, record=record)
                 if cache is not None and layer is not None:
                     cache.store(layer)
+            if cache is not None:
+                for job in from_child:
+                    job.store(cache)
             return reading.result()
         finally:
             if side is not None:
@@ -287,19 +294,14 @@ class _Reading:
             return self._end_layer(blob, stats, ended, None)
         return self._end_layer(blob, stats, ended, (recording.members, b"".join(recording.contents)))
 
-    def apply_job(self, blob: LayerBlob, job: LayerJob, *, record: bool) -> EncodedLayer | None:
+    def apply_job(self, blob: LayerBlob, job: LayerJob) -> None:
         """Apply the entries the child process read from one layer, as :meth:`read_layer` applies
-        its tar (the child checked the blob's digests).
-
-        Returns:
-            With ``record``, the layer's entry for the cache.
-        """
+        its tar (the child checked the blob's digests; :meth:`LayerJob.store` caches them)."""
         stats = LayerStats(blob)
         self._apply_entries(job.entries, stats)
         if job.end.end == "empty":
             self._no_end_marker(blob)
         self._end_layer(blob, stats, job.end, None)
-        return job.cache_entry() if record else None
 
     def _end_layer(
         self, blob: LayerBlob, stats: LayerStats, end: LayerEnd, recorded: tuple[list[Member], bytes] | None
@@ -377,7 +379,8 @@ class _Reading:
                 self.tree.put(real, _KINDS[action], mode=mode, uid=uid, gid=gid, link=link)
         elif action != NOTHING:
             self._other(entry, stats)
-        self._note_removed()
+        if self.tree.removed_watched:
+            self._note_removed()
 
     def _other(self, entry: Entry, stats: LayerStats) -> None:
         """A whiteout, an opaque marker, or a member dockwright skips with a warning."""
@@ -403,22 +406,26 @@ class _Reading:
                 self._unplaced(*streamed)
             return
         is_wanted = wanted if real == path else self.wanted(real)
-        keep = self._may_keep(real, size, is_wanted)
+        if is_wanted:
+            keep = self._may_keep(real, size, True)
+        else:  # as _may_keep, inlined: most files
+            keep = real in OS_RELEASE and size <= MAX_OS_RELEASE
         fetch = False
         if streamed is not None:
             sha, content = self._data = self._read_data(*streamed, real, keep)
         else:
-            sha = sha if self.hash_files else ""
-            content = content if keep else None
+            if not self.hash_files:
+                sha = ""
+            if not keep:
+                content = None
             fetch = keep and content is None  # not in the cached form: read the layer again later
-        inode = Inode(layer=self.tree.layer, ordinal=ordinal, size=size, sha256=sha)
-        inode.content = content
-        inode.fetch = fetch
+        tree = self.tree
+        inode = Inode(tree.layer, ordinal, size, sha, content, fetch)
         stats.files_bytes += size
-        self.tree.put(real, FileKind.FILE, mode=mode, uid=uid, gid=gid, inode=inode)
+        tree.put(real, _FILE_KIND, mode=mode, uid=uid, gid=gid, inode=inode)
         if is_wanted:
             self._note_removed()
-            self.tree.watched.add(real)
+            tree.watched.add(real)
             if content is not None or fetch:
                 self._version(real, inode)
 
