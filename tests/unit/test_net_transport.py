@@ -67,7 +67,7 @@ def serve() -> Iterator[Callable[[dict[str, Handler]], _Server]]:
 
     def start(routes: dict[str, Handler]) -> _Server:
         server = _Server(routes)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(server)
         return server
 
@@ -249,3 +249,55 @@ def test_a_registry_client_behind_a_proxy_sends_through_it(
     with RegistryClient("registry.invalid", plain_http=True) as client:
         client.ping()
     assert proxy.requests == [("GET", "http://registry.invalid/v2/")]
+
+
+def test_a_registry_client_follows_a_blob_to_another_origin_and_resumes_there(
+    serve: Any, tmp_path: Any
+) -> None:
+    """A registry that sends blobs from elsewhere (object storage): 307 to another host and port.
+
+    The storage drops the first answer halfway; the client resumes with ``Range`` at that origin.
+    """
+    from dockwright.oci.digest import Digest
+    from dockwright.registry.client import RegistryClient
+
+    cut = len(BODY) // 2
+    ranges: list[str | None] = []
+
+    def storage(h: http.server.BaseHTTPRequestHandler) -> None:
+        ranges.append(h.headers.get("Range"))
+        if h.headers.get("Authorization"):
+            h.send_response(400)  # object storage refuses the registry's credentials
+            h.end_headers()
+        elif h.headers.get("Range") is None:
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(BODY)))
+            h.end_headers()
+            h.wfile.write(BODY[:cut])
+            h.close_connection = True
+        else:
+            start = int(h.headers["Range"].removeprefix("bytes=").rstrip("-"))
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+            h.send_header("Content-Length", str(len(BODY) - start))
+            h.end_headers()
+            h.wfile.write(BODY[start:])
+
+    store = serve({"/blob": storage})
+    digest = Digest.of(BODY)
+
+    def redirect(h: http.server.BaseHTTPRequestHandler) -> None:
+        h.send_response(307)
+        h.send_header("Location", _url(store, "/blob"))
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    registry = serve({f"/v2/app/blobs/{digest}": redirect})
+    out = tmp_path / "blob"
+    with (
+        RegistryClient(f"127.0.0.1:{registry.server_address[1]}", plain_http=True) as client,
+        open(out, "wb") as f,
+    ):
+        client.fetch_blob("app", digest, f, size=len(BODY))
+    assert out.read_bytes() == BODY
+    assert ranges == [None, f"bytes={cut}-"]
