@@ -31,7 +31,6 @@ import select
 import ssl
 import threading
 from collections.abc import Iterator
-from types import TracebackType
 
 import httpx
 
@@ -114,14 +113,6 @@ class DirectTransport(httpx.BaseTransport):
         for conn in idle:
             conn.close()
         self._fallback.close()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        self.close()
 
     # -- connections --------------------------------------------------------------------------
 
