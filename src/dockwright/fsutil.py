@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["WRITEBACK_STEP", "WritebackWriter", "atomic_write_bytes", "atomic_writer", "fsync_dir"]
+__all__ = [
+    "WRITEBACK_STEP",
+    "WritebackWriter",
+    "atomic_write_bytes",
+    "atomic_writer",
+    "fsync_dir",
+    "fsync_path",
+]
 
 WRITEBACK_STEP = 8 << 20
 """Bytes a :class:`WritebackWriter` writes before it hands them to the kernel to write back."""
@@ -41,14 +48,31 @@ class WritebackWriter(io.BufferedWriter):
         written = super().write(data)
         self._unsent += written
         if self._unsent >= WRITEBACK_STEP:
-            self.flush()
+            self.write_back()
+        return written
+
+    def write_back(self) -> None:
+        """Flush, and ask the kernel to start writing back what was written since the last hint.
+
+        Call it when the file is complete, to have its tail written while other work goes on.
+        """
+        self.flush()
+        if self._unsent:
             end = self.tell()
             with contextlib.suppress(AttributeError, OSError):  # no posix_fadvise: only a hint
                 os.posix_fadvise(
                     self.fileno(), max(0, end - self._unsent), self._unsent, os.POSIX_FADV_DONTNEED
                 )
-            self._unsent = 0
-        return written
+        self._unsent = 0
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file by its name (a closed file's dirty pages are flushed all the same)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:
