@@ -7,7 +7,9 @@ Run from the repository (needs ``/usr/bin/docker-registry`` and ``skopeo``)::
 What it does, in one temporary directory: write an OCI layout holding one image of ``--layers``
 layers whose blobs add up to about ``--size-mb`` MB (deterministic pseudo-random bytes, so gzip
 cannot shrink them and every run moves the same bytes), then for ``--runs`` rounds, interleaved so
-drift in the machine's load hits both tools alike:
+drift in the machine's load hits both tools alike (and within each case the tool that goes first
+alternates from round to round: a command that follows another's large write and delete can be
+slower, whichever tool it is):
 
 * **push cold**: into a freshly started registry (empty storage), ``oci:`` to ``docker://``;
 * **push warm**: the same again, every blob already in the repository (dockwright must send no
@@ -121,12 +123,12 @@ def one_round(
             ("start only", [*dw, "push", "--help"], ["skopeo", "copy", "--help"]),
         ]  # fmt: skip
         for name, dw_cmd, sk_cmd in cases:
-            wall, cpu, out = timed(dw_cmd, dw_env)
-            results.setdefault(f"dockwright {name}", []).append((wall, cpu))
-            if "--json" in dw_cmd:
-                checks[name] = json.loads(out)
-            wall, cpu, _ = timed(sk_cmd)
-            results.setdefault(f"skopeo {name}", []).append((wall, cpu))
+            runs = [("dockwright", dw_cmd, dw_env), ("skopeo", sk_cmd, None)]
+            for tool, cmd, env in runs if n % 2 == 0 else runs[::-1]:  # who goes first alternates
+                wall, cpu, out = timed(cmd, env)
+                results.setdefault(f"{tool} {name}", []).append((wall, cpu))
+                if tool == "dockwright" and "--json" in cmd:
+                    checks[name] = json.loads(out)
     for pulled in (dw_out, sk_out):  # see the module docstring: memory the next round reuses
         shutil.rmtree(pulled)
     return checks
