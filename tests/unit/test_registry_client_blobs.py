@@ -326,3 +326,17 @@ def test_mount_202_cancels_the_session_and_is_false(client: RegistryClient, regi
     assert client.mount_blob("app", digest, "base") is False
     assert [r.method for r in registry.requests] == ["POST", "DELETE"]
     assert registry.uploads == {}
+
+
+def test_each_thread_reads_bodies_into_its_own_buffer_made_once() -> None:
+    import threading
+
+    from dockwright.registry import _download
+
+    mine = _download._read_buffer()
+    assert _download._read_buffer() is mine  # the next blob of this thread: no new allocation
+    theirs: list[bytearray] = []
+    thread = threading.Thread(target=lambda: theirs.append(_download._read_buffer()))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine  # threads fetching at once never share one

@@ -13,6 +13,7 @@ What this module does not do: open, rename or delete files, or cache blobs.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -28,6 +29,19 @@ __all__ = ["blob_size", "fetch_blob"]
 
 _PREFIX_CHUNK = 1 << 20
 Progress = Callable[[int], None]
+_per_thread = threading.local()
+
+
+def _read_buffer() -> bytearray:
+    """The calling thread's buffer for bodies, made once and reused for every blob it fetches.
+
+    A fresh 1 MiB per blob costs 256 page faults each time (the allocator hands such blocks back
+    to the kernel): a 200 MB pull took 20 ms more CPU and wall time, most of it in the kernel.
+    """
+    buffer: bytearray | None = getattr(_per_thread, "buffer", None)
+    if buffer is None:
+        buffer = _per_thread.buffer = bytearray(READ_SIZE)
+    return buffer
 
 
 class _Sink:
@@ -37,7 +51,7 @@ class _Sink:
         self._out = out
         self._hash = hashlib.sha256()
         self.size = 0
-        self.buffer = bytearray(READ_SIZE)  # bodies are read into it, one piece at a time
+        self.buffer = _read_buffer()  # bodies are read into it, one piece at a time
         if offset:
             self._hash_prefix(offset)
 
