@@ -66,9 +66,9 @@ class WritebackWriter(io.BufferedWriter):
         self._unsent = 0
 
 
-def fsync_path(path: Path) -> None:
+def fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
     """fsync a file by its name (a closed file's dirty pages are flushed all the same)."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
@@ -77,11 +77,7 @@ def fsync_path(path: Path) -> None:
 
 def fsync_dir(path: Path) -> None:
     """fsync a directory so a rename inside it survives a crash."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
 @contextlib.contextmanager

@@ -406,10 +406,8 @@ class _Reading:
                 self._unplaced(*streamed)
             return
         is_wanted = wanted if real == path else self.wanted(real)
-        if is_wanted:
-            keep = self._may_keep(real, size, True)
-        else:  # as _may_keep, inlined: most files
-            keep = real in OS_RELEASE and size <= MAX_OS_RELEASE
+        # an os-release file is kept for the distro, wanted or not
+        keep = self._may_keep(real, size) if is_wanted else real in OS_RELEASE and size <= MAX_OS_RELEASE
         fetch = False
         if streamed is not None:
             sha, content = self._data = self._read_data(*streamed, real, keep)
@@ -450,14 +448,13 @@ class _Reading:
             return
         self.tree.watched.add(real)
         if inode.content is None and not inode.fetch:
-            if not self._may_keep(real, inode.size, True):
+            if not self._may_keep(real, inode.size):
                 return
             inode.fetch = True  # its bytes were not kept: read that layer again after the pass
         self._version(real, inode)
 
-    def _may_keep(self, path: str, size: int, is_wanted: bool) -> bool:
-        if not is_wanted:
-            return path in OS_RELEASE and size <= MAX_OS_RELEASE
+    def _may_keep(self, path: str, size: int) -> bool:
+        """Whether the bytes of wanted ``path`` fit in what is left of the budget (taken if so)."""
         if size <= self.budget:
             self.budget -= size
             return True

@@ -151,7 +151,7 @@ class DirectTransport(httpx.BaseTransport):
         except TimeoutError as exc:
             conn.close()
             raise httpx.ConnectTimeout(_describe(exc), request=request) from exc
-        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, a failed handshake
+        except OSError as exc:  # refused, unreachable, a failed handshake (ssl.SSLError)
             conn.close()
             raise httpx.ConnectError(_describe(exc), request=request) from exc
         return conn
@@ -300,20 +300,16 @@ def _describe(exc: BaseException) -> str:
 
 def _mapped(exc: Exception, request: httpx.Request) -> httpx.TransportError | None:
     """The ``httpx`` exception ``httpcore`` raises for the same failure; None for others."""
-    kind: type[httpx.TransportError]
     if isinstance(exc, TimeoutError):
-        kind = httpx.ReadTimeout
-    elif isinstance(exc, http.client.IncompleteRead):
-        kind = httpx.RemoteProtocolError
-        return kind(
+        return httpx.ReadTimeout(_describe(exc), request=request)
+    if isinstance(exc, http.client.IncompleteRead):
+        message = (
             f"peer closed connection without sending complete message body "
-            f"(received {len(exc.partial)} bytes, {exc.expected} more expected)",
-            request=request,
+            f"(received {len(exc.partial)} bytes, {exc.expected} more expected)"
         )
-    elif isinstance(exc, http.client.HTTPException):  # a bad status line, headers, chunking
-        kind = httpx.RemoteProtocolError
-    elif isinstance(exc, OSError):  # reset, broken pipe, TLS errors after the handshake
-        kind = httpx.ReadError
-    else:
-        return None  # a bug of ours or of http.client: not a network failure
-    return kind(_describe(exc), request=request)
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, http.client.HTTPException):  # a bad status line, headers, chunking
+        return httpx.RemoteProtocolError(_describe(exc), request=request)
+    if isinstance(exc, OSError):  # reset, broken pipe, TLS errors after the handshake
+        return httpx.ReadError(_describe(exc), request=request)
+    return None  # a bug of ours or of http.client: not a network failure

@@ -93,7 +93,6 @@ class OciLayoutWriter:
         self._path = Path(os.path.realpath(path))
         self._staging: Path | None = None
         self._blobs: set[str] = set()
-        self._unsynced: list[Path] = []  # staged blobs to fsync before they are published
 
     def __enter__(self) -> OciLayoutWriter:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,18 +158,15 @@ class OciLayoutWriter:
                 os.fchmod(f.fileno(), _FILE_MODE)
                 f.write_back()
             if name:
-                staged = self._staged_blobs() / name[0]
-                tmp.replace(staged)
+                tmp.replace(self._staged_blobs() / name[0])
                 self._blobs.add(name[0])
-                self._unsynced.append(staged)
         finally:
             tmp.unlink(missing_ok=True)
 
     def _sync_blobs(self) -> None:
         """fsync every staged blob: its bytes are on disk before a name in the layout points at it."""
-        unsynced, self._unsynced = self._unsynced, []
-        for path in unsynced:
-            fsync_path(path)
+        for hex_digest in self._blobs:
+            fsync_path(self._staged_blobs() / hex_digest)
 
     def add_blob(self, data: bytes) -> Digest:
         """Store ``data`` as a blob and return its digest."""

@@ -14,6 +14,7 @@ since only they know how to resume), or verify bodies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import sys
@@ -295,16 +296,21 @@ def iter_body(response: httpx.Response) -> Iterator[bytes]:
     if response.is_stream_consumed:
         yield response.content
         return
-    try:
+    with _dropped_is_retryable(response):
         yield from response.iter_raw()
-    except httpx.TransportError as exc:
-        raise transport_error(response.request.method, str(response.request.url), exc) from exc
 
 
 def iter_body_into(response: httpx.Response, buffer: bytearray) -> Iterator[memoryview]:
     """Like :func:`iter_body`, but as views of ``buffer`` when the transport can fill it
     (:func:`~dockwright.net.transport.read_into`): each view is valid until the next."""
-    try:
+    with _dropped_is_retryable(response):
         yield from read_into(response, buffer)
+
+
+@contextlib.contextmanager
+def _dropped_is_retryable(response: httpx.Response) -> Iterator[None]:
+    """Map a transport failure while the body of ``response`` is read to a :class:`RegistryError`."""
+    try:
+        yield
     except httpx.TransportError as exc:
         raise transport_error(response.request.method, str(response.request.url), exc) from exc

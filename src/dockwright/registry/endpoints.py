@@ -151,7 +151,8 @@ class Connections:
                 malformed one reported, on the registry's first ``401``).
         """
         with self._lock:
-            return self._clients.get(registry) or self._connect(registry)
+            client = self._clients.get(registry)
+            return client if client is not None else self._connect(registry)
 
     def _connect(self, registry: str) -> RegistryClient:
         o = self.options
