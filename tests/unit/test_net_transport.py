@@ -81,7 +81,7 @@ def _client(**kwargs: Any) -> httpx.Client:
     import ssl
 
     fallback = kwargs.pop("fallback", None) or httpx.HTTPTransport()
-    transport = DirectTransport(ssl_context=ssl.create_default_context(), fallback=fallback)
+    transport = DirectTransport(ssl_context=ssl.create_default_context(), fallback=lambda: fallback)
     return httpx.Client(transport=transport, timeout=kwargs.pop("timeout", 5.0), **kwargs)
 
 
@@ -224,6 +224,35 @@ def test_requests_with_a_body_go_to_the_fallback(serve: Any) -> None:
         assert client.get(_url(server, "/get")).content == b"direct"
     assert seen == [("PUT", b"data")]
     assert server.requests == [("GET", "/get")]
+
+
+def test_the_fallback_is_made_at_the_first_request_with_a_body_and_closed_with_the_transport(
+    serve: Any,
+) -> None:
+    import ssl
+
+    server = serve({"/get": lambda h: _send(h, b"direct")})
+    made: list[_ClosingTransport] = []
+
+    def make() -> httpx.BaseTransport:
+        made.append(_ClosingTransport(lambda request: httpx.Response(201)))
+        return made[-1]
+
+    transport = DirectTransport(ssl_context=ssl.create_default_context(), fallback=make)
+    with httpx.Client(transport=transport, timeout=5.0) as client:
+        assert client.get(_url(server, "/get")).content == b"direct"
+        assert made == []
+        client.put(_url(server, "/a"), content=b"1")
+        client.post(_url(server, "/b"), content=b"2")
+        assert len(made) == 1 and not made[0].closed
+    assert made[0].closed
+
+
+class _ClosingTransport(httpx.MockTransport):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def test_read_into_accepts_answers_of_other_transports() -> None:

@@ -5,7 +5,10 @@ retries and TLS settings.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,10 +182,38 @@ def test_digest_helpers_agree() -> None:
     assert str(Digest.of(BLOB)) == "sha256:" + hashlib.sha256(BLOB).hexdigest()
 
 
-def test_a_client_has_bodies_read_in_pieces_of_up_to_1_mib() -> None:
-    import httpcore
+def test_a_client_loads_httpcore_only_to_send_a_body_and_then_reads_in_pieces_of_up_to_1_mib() -> None:
+    # a fresh interpreter: another test of this run may have imported httpcore already
+    script = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dockwright.registry import RegistryClient
+from dockwright.registry._session import READ_SIZE
 
-    from dockwright.registry._session import READ_SIZE
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def do_PUT(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(201); self.send_header("Content-Length", "0")
+        self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64); self.end_headers()
+    def log_message(self, *args):
+        pass
 
-    RegistryClient("127.0.0.1:5000").close()
-    assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE > 64 << 10  # httpcore's own: 64 KiB
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+with RegistryClient(f"127.0.0.1:{server.server_address[1]}", plain_http=True) as client:
+    client.ping()
+    assert "httpcore" not in sys.modules, "a download-only client imported httpcore"
+    try:
+        client.put_manifest("app", "1", b"{}", "application/vnd.oci.image.manifest.v1+json")
+    except Exception:
+        pass  # the answer's digest is wrong on purpose; the body was sent
+import httpcore
+assert httpcore.HTTP11Connection.READ_NUM_BYTES >= READ_SIZE > 64 << 10  # httpcore's own: 64 KiB
+"""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -24,7 +24,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpcore
 import httpx
 
 from dockwright.errors import InputError
@@ -61,6 +60,8 @@ def use_large_reads() -> None:
     A blob then reaches h11, httpx and the hasher in up to 1 MiB pieces rather than 64 KiB ones:
     a 200 MB pull takes 15% less CPU and time. Memory grows by at most 1 MiB per connection.
     """
+    import httpcore  # here, not at the top: a client that only downloads never loads it
+
     if getattr(httpcore.HTTP11Connection, "READ_NUM_BYTES", 0) < READ_SIZE:
         httpcore.HTTP11Connection.READ_NUM_BYTES = READ_SIZE
 

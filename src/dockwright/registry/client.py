@@ -112,15 +112,19 @@ class RegistryClient:
         """
         validate_registry(registry)
         self.registry = registry
-        use_large_reads()
         context = tls_context(verify=tls_verify, cert_dir=cert_dir)
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         if transport is None and not _proxy_in_environment():
-            # downloads read into our buffers; uploads go through httpcore. httpx mounts no
-            # proxies from the environment beside a transport it is given, so with a proxy set
-            # the client keeps httpx's own transports.
-            fallback = httpx.HTTPTransport(verify=context, limits=limits)
-            transport = DirectTransport(ssl_context=context, fallback=fallback, max_idle=max_connections)
+            # downloads read into our buffers; uploads go through httpcore, set up at the first
+            # upload. httpx mounts no proxies from the environment beside a transport it is
+            # given, so with a proxy set the client keeps httpx's own transports.
+            def uploads() -> httpx.BaseTransport:
+                use_large_reads()
+                return httpx.HTTPTransport(verify=context, limits=limits)
+
+            transport = DirectTransport(ssl_context=context, fallback=uploads, max_idle=max_connections)
+        elif transport is None:
+            use_large_reads()
         client = httpx.Client(
             verify=context,
             timeout=httpx.Timeout(timeout),

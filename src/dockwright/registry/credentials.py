@@ -29,7 +29,6 @@ import binascii
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,6 +358,8 @@ def _from_helper(output: str, helper: str, path: Path) -> Credentials | None:
 
 def _run_helper(helper: str, action: str, stdin: str, env: Mapping[str, str], path: Path) -> str | None:
     """Run ``docker-credential-HELPER ACTION``; ``None`` when it reports no credentials."""
+    import subprocess  # here: most commands run no helper, and the import costs a millisecond
+
     program = f"docker-credential-{helper}"
     executable = shutil.which(program, path=env.get("PATH", os.defpath))
     if executable is None:

@@ -40,7 +40,7 @@ from dockwright.registry.client import RegistryClient
 from dockwright.registry.credentials import Credentials
 from dockwright.registry.reference import TRANSPORT, RegistryReference, parse_registry_reference
 from dockwright.registry.remote import RegistryAPI, RegistrySource, RegistryTarget
-from dockwright.registry.store import ArchiveSource, ArchiveTarget, LayoutSource, LayoutTarget
+from dockwright.registry.store import LayoutSource, LayoutTarget
 from dockwright.registry.transfer import (
     SourceStore,
     TargetStore,
@@ -210,6 +210,8 @@ def open_source(ref: Endpoint, connect: Connector) -> SourceStore:
         return RegistrySource(connect(ref.registry), ref)
     if isinstance(ref, OciReference):
         return LayoutSource(Path(ref.path), ref.tag)
+    from dockwright.registry._archive_store import ArchiveSource  # brings tarfile: only when used
+
     return ArchiveSource(ref)
 
 
@@ -223,6 +225,8 @@ def open_target(ref: Endpoint, connect: Connector, *, mount_from: tuple[str, ...
         return RegistryTarget(connect(ref.registry), ref, mount_from=mount_from)
     if isinstance(ref, OciReference):
         return LayoutTarget(Path(ref.path), ref.tag)
+    from dockwright.registry._archive_store import ArchiveTarget
+
     return ArchiveTarget(ref)
 
 

@@ -22,7 +22,8 @@ and the client checks the digest the registry reports. Hashing the same bytes on
 would take a third of a push's CPU, which a registry on the same machine needs, for no check the
 registry does not make anyway (docs/benchmarks.md).
 
-The docker-archive side lives in :mod:`dockwright.registry._archive_store` and is re-exported here.
+The docker-archive side lives in :mod:`dockwright.registry._archive_store` and is re-exported here,
+imported at first use (it brings :mod:`tarfile`, which a command on layouts and registries skips).
 
 What this module does not do: talk to registries, choose a platform from an index (see
 :mod:`dockwright.registry.transfer`), garbage-collect blobs, or re-serialize a manifest it read.
@@ -33,14 +34,13 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import BinaryIO, Protocol, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self
 
 from dockwright.errors import DigestMismatchError, InputError
 from dockwright.oci.descriptor import ANNOTATION_REF_NAME, Descriptor
 from dockwright.oci.digest import Digest, Writable
 from dockwright.oci.image import Index
 from dockwright.oci.layout import OciLayoutWriter, blob_path
-from dockwright.registry._archive_store import ArchiveSource, ArchiveTarget
 from dockwright.registry.content import (
     MANIFEST_TYPES,
     MAX_MANIFEST,
@@ -54,6 +54,9 @@ from dockwright.registry.content import (
     subject_of,
 )
 
+if TYPE_CHECKING:
+    from dockwright.registry._archive_store import ArchiveSource, ArchiveTarget
+
 __all__ = [
     "ArchiveSource",
     "ArchiveTarget",
@@ -63,6 +66,14 @@ __all__ = [
     "TargetStore",
     "read_layout_index",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ArchiveSource", "ArchiveTarget"):
+        from dockwright.registry import _archive_store
+
+        return getattr(_archive_store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SourceStore(Protocol):

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import re
 
-from tuf.api import exceptions as tuf_exceptions
-
 from dockwright.errors import DockwrightError, NetworkError, VerificationError
 
 __all__ = [
@@ -137,6 +135,8 @@ def map_tuf_error(exc: Exception, where: str) -> DockwrightError:
         The error to raise: a :class:`TrustError` subclass for verification failures, the store's
         own error for storage failures, a :class:`NetworkError` for other download failures.
     """
+    from tuf.api import exceptions as tuf_exceptions  # not at the top: stores import this module
+
     inner = _found_in_chain(exc)
     if inner is not None:
         return inner
