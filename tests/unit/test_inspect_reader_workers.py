@@ -174,6 +174,9 @@ def test_cache_entries_are_the_same_bytes_whoever_encodes_and_stores_them(
         wait(self, "cache-head", index)
         head = real_head(self, index)
         by_child["head"].extend([index] if head is not None else [])
+        # the child stores into another cache, which the reader does not clean when it stops the
+        # child: let the child finish writing there before the read ends
+        wait(self, "stored", index)
         return head
 
     def run_storing_in(cache: LayerCache | None) -> object:

@@ -28,11 +28,13 @@ class CachedLayers:
     its layer is reached.
     """
 
-    def __init__(self, source: ImageSource, cache: LayerCache, need_hashes: bool) -> None:
+    def __init__(self, source: ImageSource, cache: LayerCache, need_hashes: bool, indexes: list[int]) -> None:
+        """Hand out the layers ``indexes``: those the cache held when the read began (a layer read
+        meanwhile, by the child process say, and stored since, is not taken from the cache)."""
         self._source = source
         self._cache = cache
         self._need_hashes = need_hashes
-        self._indexes = [b.index for b in source.layers if b.digest and cache.has(b.digest)]
+        self._indexes = indexes
         self._results: dict[int, BaseException | None] = {}
         self._done = {i: threading.Event() for i in self._indexes}
         self._stop = threading.Event()

@@ -164,7 +164,9 @@ def read_image(
                     cache=cache,
                 )
             if cache is not None:
-                cached = CachedLayers(source, cache, hash_files)
+                cached = CachedLayers(
+                    source, cache, hash_files, [b.index for b in source.layers if b.index not in unread]
+                )
             if not unread:  # all from the cache: nothing to wait for, start it now
                 side = _side_thread(meanwhile)
             from_child: list[LayerJob] = []  # their cache entries, stored by the child or below
