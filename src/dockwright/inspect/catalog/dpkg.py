@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from dockwright.debian.deb import parse_control_fields
+from dockwright.debian.stanza import parse_control_fields
 from dockwright.errors import UnsafeArchiveError
 from dockwright.inspect.catalog.debcopyright import copyright_licenses
 from dockwright.inspect.catalog.devtools import is_dev_deb
