@@ -31,6 +31,7 @@ import select
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import httpx
 
@@ -38,6 +39,7 @@ __all__ = ["DirectTransport", "read_into"]
 
 _BODY_EXTENSION = "dockwright.direct_body"
 _BODILESS = frozenset({"GET", "HEAD"})
+_T = TypeVar("_T", int, bytes)
 _READ_CHUNK = 1 << 20
 _Origin = tuple[str, str, int]
 
@@ -237,37 +239,28 @@ class _Body(httpx.SyncByteStream):
 
     def readinto(self, buffer: memoryview) -> int:
         """Read the next bytes of the body into ``buffer``; 0 at its end."""
+        return len(buffer) and self._read(lambda: self._answer.readinto(buffer))
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._read(lambda: self._answer.read1(_READ_CHUNK)):
+            yield chunk
+
+    def _read(self, read: Callable[[], _T]) -> _T:
+        """One read of the body; an error, or an early end (which http.client would take for the
+        end of a complete body), closes it and raises the ``httpx`` exception."""
         expected = self._answer.length
         try:
-            count = self._answer.readinto(buffer)
+            got = read()
         except Exception as exc:
             self.close()
             raise _mapped(exc, self._request) or exc from exc
-        if not count and expected and buffer:
-            self._cut_short(expected)
-        return count
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            expected = self._answer.length
-            try:
-                chunk = self._answer.read1(_READ_CHUNK)
-            except Exception as exc:
-                self.close()
-                raise _mapped(exc, self._request) or exc from exc
-            if not chunk:
-                if expected:
-                    self._cut_short(expected)
-                return
-            yield chunk
-
-    def _cut_short(self, expected: int) -> None:
-        """http.client ends a body at an early end of the connection as if it were complete."""
-        self.close()
-        raise httpx.RemoteProtocolError(
-            f"peer closed connection without sending complete message body ({expected} bytes missing)",
-            request=self._request,
-        )
+        if not got and expected:
+            self.close()
+            raise httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body ({expected} bytes missing)",
+                request=self._request,
+            )
+        return got
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
