@@ -23,6 +23,7 @@ from dockwright.trust.envelope import (
     verify_envelope,
 )
 from dockwright.trust.statement import PAYLOAD_TYPE, Statement, Subject
+from tests.unit import signers
 
 STATEMENT = Statement(
     subjects=(Subject(name="app", digest={"sha256": "ab" * 32}),),
@@ -31,19 +32,7 @@ STATEMENT = Statement(
 )
 
 
-@pytest.fixture(scope="module")
-def alice() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture(scope="module")
-def bob() -> CryptoSigner:
-    return CryptoSigner.generate_ecdsa()
-
-
-@pytest.fixture(scope="module")
-def mallory() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
+alice, bob, mallory = signers.alice, signers.bob, signers.mallory
 
 
 def keys(*signers: Signer) -> list[Key]:

@@ -20,6 +20,7 @@ from dockwright.trust.policy import (
     load_policy,
     parse_policy,
 )
+from tests.unit import signers
 from tests.unit.inspect_images import bloated, clean, deb
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -32,14 +33,7 @@ def pem_of(signer: CryptoSigner) -> bytes:
     )
 
 
-@pytest.fixture(scope="module")
-def alice() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture(scope="module")
-def bob() -> CryptoSigner:
-    return CryptoSigner.generate_ecdsa()
+alice, bob = signers.alice, signers.bob
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from dockwright.trust.verify import (
     verify_image,
 )
 from tests.inspect_images import TarMember, make_layout
+from tests.unit import signers
 
 M = TarMember
 NOW = dt.datetime(2023, 12, 1, tzinfo=dt.UTC)  # the test images say they were created 2023-11-14
@@ -194,19 +195,7 @@ def refused(kind: type[ImageRefused], ref: str, pol: Policy, **kwargs: Any) -> I
     return caught.value
 
 
-@pytest.fixture(scope="module")
-def alice() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
-
-
-@pytest.fixture(scope="module")
-def bob() -> CryptoSigner:
-    return CryptoSigner.generate_ecdsa()
-
-
-@pytest.fixture(scope="module")
-def mallory() -> CryptoSigner:
-    return CryptoSigner.generate_ed25519()
+alice, bob, mallory = signers.alice, signers.bob, signers.mallory
 
 
 @pytest.fixture
